@@ -1,0 +1,1 @@
+//! byoc-operator: deploys container services into your own AWS account.
