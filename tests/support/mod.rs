@@ -1,0 +1,4 @@
+//! Shared test support. Each test binary uses a part of it.
+#![allow(dead_code)]
+
+pub mod manifests;
