@@ -11,3 +11,8 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod aws;
+pub mod desired;
+pub mod oneshot;
+pub mod resources;
+pub mod status;

@@ -10,7 +10,7 @@ mod account;
 mod conditions;
 pub mod crd;
 pub mod fargate;
-mod patterns;
+pub mod patterns;
 mod service;
 mod status;
 
