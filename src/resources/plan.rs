@@ -124,7 +124,7 @@ impl fmt::Display for Change {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_empty() {
+        if self.changes.is_empty() {
             return writeln!(f, "  no changes");
         }
         for change in &self.changes {

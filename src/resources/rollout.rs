@@ -42,20 +42,28 @@ pub fn rollout(service: &Service, task_definition: &str) -> Rollout {
             ..Default::default()
         };
     }
+    let single = service.deployments().len() == 1;
     let done = match primary.rollout_state() {
         Some(DeploymentRolloutState::Completed) => true,
         Some(DeploymentRolloutState::Failed) => false,
         // Services without the circuit breaker report no rollout state: judge by the counts and
         // by the old deployments having drained.
-        _ => service.deployments().len() == 1,
+        _ => single,
     };
-    let counts_ok =
-        primary.running_count() == primary.desired_count() && primary.pending_count() == 0;
+    // With a single deployment the service's own counts are the primary's, and they follow a
+    // scale change immediately; during a rollout only the primary's counts say how far it got.
+    let (running, pending) = if single {
+        (service.running_count(), service.pending_count())
+    } else {
+        (primary.running_count(), primary.pending_count())
+    };
+    let desired = service.desired_count();
+    let counts_ok = running == desired && pending == 0;
     Rollout {
         state: if done && counts_ok { RolloutState::Completed } else { RolloutState::InProgress },
-        running: primary.running_count(),
-        desired: primary.desired_count(),
-        pending: primary.pending_count(),
+        running,
+        desired,
+        pending,
         task_definition: revision,
         message: primary.rollout_state_reason().map(str::to_string),
         rolled_back: false,
@@ -91,7 +99,14 @@ mod tests {
     }
 
     fn service(deployments: Vec<Deployment>) -> Service {
-        Service::builder().desired_count(2).set_deployments(Some(deployments)).build()
+        let running = deployments.iter().map(|d| d.running_count()).sum();
+        let pending = deployments.iter().map(|d| d.pending_count()).sum();
+        Service::builder()
+            .desired_count(2)
+            .running_count(running)
+            .pending_count(pending)
+            .set_deployments(Some(deployments))
+            .build()
     }
 
     #[test]

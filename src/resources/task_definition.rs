@@ -41,7 +41,13 @@ pub async fn observe(aws: &Aws, family: &str) -> Result<Option<TaskDefinition>, 
         Err(e) if e.is_not_found() || e.code == "ClientException" => return Ok(None),
         other => other?,
     };
-    let Some(td) = out.task_definition() else { return Ok(None) };
+    // Some emulators still describe a deregistered latest revision; it counts as gone.
+    let Some(td) = out
+        .task_definition()
+        .filter(|td| td.status() != Some(&aws_sdk_ecs::types::TaskDefinitionStatus::Inactive))
+    else {
+        return Ok(None);
+    };
     let tags = tags::from_ecs(out.tags());
     Ok(Some(TaskDefinition {
         arn: td.task_definition_arn().unwrap_or_default().to_string(),

@@ -1,4 +1,6 @@
 //! Shared test support. Each test binary uses a part of it.
 #![allow(dead_code)]
 
+pub mod inventory;
 pub mod manifests;
+pub mod moto;

@@ -1,0 +1,350 @@
+//! The engine against the AWS emulator (moto): real SDK, real wire protocol. One moto per run;
+//! every test has its own network, account and installation id.
+
+mod support;
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use byoc::{
+    api::RolloutState,
+    aws::{AwsError, Category, Phase, is_write},
+    oneshot,
+    resources::{Action, Kind},
+};
+use support::moto::World;
+
+const WEB: &str = r#"
+apiVersion: byoc.dev/v1alpha1
+kind: CloudService
+metadata: { name: web, namespace: shop }
+spec:
+  accountRef: { name: ACCOUNT }
+  image: nginx:1.26
+  ports: [{ name: http, containerPort: 80 }]
+  replicas: 2
+  healthCheck: { path: /healthz }
+  ingress: { loadBalancer: public, hosts: [shop.example.com], paths: ["/*"], port: http }
+  repository: { keepLastImages: 10 }
+"#;
+
+fn service_stack(inventory: &[(String, String)]) -> Vec<&str> {
+    inventory
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !["EcsCluster", "LoadBalancer"].contains(k))
+        .collect()
+}
+
+#[tokio::test]
+async fn applying_a_new_service_creates_its_whole_stack_and_reports_it() {
+    let w = World::new("create");
+    let statuses = w.apply(WEB).await.unwrap();
+    let status = &statuses[0].1;
+    assert_eq!(status.url.as_deref(), Some("http://shop.example.com/"));
+    let kinds: Vec<&str> = status.resources.iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "EcrRepository",
+            "LogGroup",
+            "TargetGroup",
+            "ListenerRule",
+            "TaskDefinition",
+            "EcsService"
+        ]
+    );
+    let inventory = w.inventory().await;
+    assert_eq!(
+        service_stack(&inventory),
+        [
+            "EcrRepository",
+            "EcsService",
+            "ListenerRule",
+            "LogGroup",
+            "TargetGroup",
+            "TaskDefinition"
+        ],
+        "{inventory:?}"
+    );
+    assert!(
+        inventory.iter().any(|(k, _)| k == "EcsCluster")
+            && inventory.iter().any(|(k, _)| k == "LoadBalancer")
+    );
+}
+
+#[tokio::test]
+async fn reapplying_an_unchanged_service_makes_zero_aws_writes() {
+    let w = World::new("idempotent");
+    w.apply(WEB).await.unwrap();
+    let before = w.calls.writes();
+    let plan = w.plan(WEB).await;
+    assert!(plan.iter().all(|(_, p)| p.is_empty()), "{plan:?}");
+    w.apply(WEB).await.unwrap();
+    assert_eq!(w.calls.writes(), before, "writes on a no-op apply: {:?}", w.calls.write_summary());
+}
+
+#[tokio::test]
+async fn changing_the_image_registers_exactly_one_new_revision_and_updates_the_service() {
+    let w = World::new("image");
+    w.apply(WEB).await.unwrap();
+    let registered = w.calls.count("RegisterTaskDefinition");
+    let updated = w.calls.count("UpdateService");
+    let changed = WEB.replace("nginx:1.26", "nginx:1.27");
+    let plan = w.plan(&changed).await;
+    let td = plan[1].1.of(Kind::TaskDefinition).next().unwrap();
+    assert!(
+        matches!(&td.action, Action::Update(f) if f.iter().any(|c| c.field == "image" && c.from == "nginx:1.26" && c.to == "nginx:1.27")),
+        "{td:?}"
+    );
+    let status = &w.apply(&changed).await.unwrap()[0].1;
+    assert_eq!(w.calls.count("RegisterTaskDefinition"), registered + 1);
+    assert_eq!(w.calls.count("UpdateService"), updated + 1);
+    assert!(status.rollout.as_ref().unwrap().task_definition.as_deref().unwrap().ends_with(":2"));
+    w.apply(&changed).await.unwrap();
+    assert_eq!(
+        w.calls.count("RegisterTaskDefinition"),
+        registered + 1,
+        "no revision without a change"
+    );
+}
+
+#[tokio::test]
+async fn scaling_changes_only_the_desired_count() {
+    let w = World::new("scale");
+    w.apply(WEB).await.unwrap();
+    let plan = w.plan(&WEB.replace("replicas: 2", "replicas: 5")).await;
+    let changes: Vec<_> = plan[1].1.changes.iter().collect();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(
+        matches!(&changes[0].action, Action::Update(f) if f.len() == 1 && f[0].field == "desiredCount" && f[0].to == "5")
+    );
+    let registered = w.calls.count("RegisterTaskDefinition");
+    let status = &w.apply(&WEB.replace("replicas: 2", "replicas: 5")).await.unwrap()[0].1;
+    assert_eq!(status.rollout.as_ref().unwrap().desired, 5);
+    assert_eq!(w.calls.count("RegisterTaskDefinition"), registered);
+}
+
+#[tokio::test]
+async fn changing_routing_modifies_the_rule_in_place() {
+    let w = World::new("routing");
+    w.apply(WEB).await.unwrap();
+    let rules_before: Vec<_> =
+        w.inventory().await.into_iter().filter(|(k, _)| k == "ListenerRule").collect();
+    let rerouted = WEB.replace(r#"paths: ["/*"]"#, r#"paths: ["/shop/*"]"#);
+    w.apply(&rerouted).await.unwrap();
+    let rules_after: Vec<_> =
+        w.inventory().await.into_iter().filter(|(k, _)| k == "ListenerRule").collect();
+    assert_eq!(rules_before, rules_after, "same rule ARN");
+    assert_eq!(w.calls.count("ModifyRule"), 1);
+    assert_eq!(w.calls.count("CreateRule"), 1);
+    assert!(w.plan(&rerouted).await.iter().all(|(_, p)| p.is_empty()));
+}
+
+#[tokio::test]
+async fn many_services_on_one_listener_get_unique_priorities_most_specific_first() {
+    let w = World::new("priorities");
+    let mut yaml = String::new();
+    for i in 0..8 {
+        yaml.push_str(&format!(
+            "---\napiVersion: byoc.dev/v1alpha1\nkind: CloudService\nmetadata: {{ name: s{i}, namespace: team }}\nspec:\n  accountRef: {{ name: ACCOUNT }}\n  image: nginx\n  ports: [{{ name: http, containerPort: 80 }}]\n  ingress: {{ loadBalancer: public, hosts: [shop.example.com], paths: [\"/{}*\"], port: http }}\n",
+            "a/".repeat(i)
+        ));
+    }
+    // Apply one by one, least specific first, so every new rule must move in front of the others.
+    for i in 0..8 {
+        let one: String =
+            yaml.split("---\n").filter(|d| d.contains(&format!("name: s{i},"))).collect();
+        w.apply(&one).await.unwrap();
+    }
+    let m = w.manifests(&yaml);
+    let prepared = oneshot::prepare(&m, &w.cluster_id).unwrap();
+    let plans = oneshot::plan(&m, &prepared, &w.sessions()).await.unwrap();
+    assert!(plans.iter().all(|(_, p)| p.is_empty()), "priorities settled: {plans:#?}");
+    let listener = w.aws.elb.describe_load_balancers().send().await.unwrap();
+    let lb = listener
+        .load_balancers()
+        .iter()
+        .find(|l| l.load_balancer_name().unwrap().contains(&w.account[..10]))
+        .unwrap();
+    let listeners = w
+        .aws
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let rules = w
+        .aws
+        .elb
+        .describe_rules()
+        .listener_arn(listeners.listeners()[0].listener_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mut by_priority: Vec<(u32, usize)> = rules
+        .rules()
+        .iter()
+        .filter(|r| r.is_default() != Some(true))
+        .map(|r| {
+            let path = r.conditions().iter().find(|c| c.field() == Some("path-pattern")).unwrap();
+            let values = path
+                .path_pattern_config()
+                .map(|p| p.values().to_vec())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| path.values().to_vec());
+            (r.priority().unwrap().parse().unwrap(), values[0].len())
+        })
+        .collect();
+    by_priority.sort();
+    assert_eq!(by_priority.len(), 8);
+    let lengths: Vec<usize> = by_priority.iter().map(|(_, len)| *len).collect();
+    let mut expected = lengths.clone();
+    expected.sort_by(|a, b| b.cmp(a));
+    assert_eq!(lengths, expected, "longest path has the lowest priority: {by_priority:?}");
+}
+
+#[tokio::test]
+async fn deleting_leaves_nothing_tagged_behind_and_deleting_twice_is_a_no_op() {
+    let w = World::new("delete");
+    let with_secret = format!("{WEB}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{ name: db, namespace: shop }}\nstringData: {{ url: postgres://x }}\n")
+        .replace("  repository:", "  env: [{ name: DB, valueFrom: { secretKeyRef: { name: db, key: url } } }]\n  repository:");
+    w.apply(&with_secret).await.unwrap();
+    assert!(w.inventory().await.iter().any(|(k, _)| k == "Secret"));
+    let plan = &w.delete(&with_secret).await[0].1;
+    let order: Vec<Kind> = plan.changes.iter().map(|c| c.kind).collect();
+    assert_eq!(
+        order,
+        [
+            Kind::ListenerRule,
+            Kind::EcsService,
+            Kind::TargetGroup,
+            Kind::TaskDefinition,
+            Kind::Secret,
+            Kind::LogGroup,
+            Kind::Repository
+        ]
+    );
+    assert!(service_stack(&w.inventory().await).is_empty(), "{:?}", w.inventory().await);
+    let writes = w.calls.writes();
+    let again = &w.delete(&with_secret).await[0].1;
+    assert!(again.changes.is_empty(), "{again}");
+    assert_eq!(w.calls.writes(), writes);
+}
+
+#[tokio::test]
+async fn retain_policy_keeps_every_resource() {
+    let w = World::new("retain");
+    let retained = WEB.replace("  repository:", "  deletionPolicy: Retain\n  repository:");
+    w.apply(&retained).await.unwrap();
+    let before = w.inventory().await;
+    let plan = &w.delete(&retained).await[0].1;
+    assert!(plan.changes.iter().all(|c| c.action == Action::Retain) && !plan.changes.is_empty());
+    assert_eq!(w.inventory().await, before);
+}
+
+#[tokio::test]
+async fn a_same_named_resource_without_our_tags_is_never_touched() {
+    let w = World::new("ownership");
+    let name = format!("/byoc/{}/web", w.namespace);
+    w.aws.logs.create_log_group().log_group_name(&name).send().await.unwrap();
+    let err = w.apply(WEB).await.unwrap_err();
+    assert!(err.contains(&format!("LogGroup {name} exists without our ownership tags")), "{err}");
+    let groups =
+        w.aws.logs.describe_log_groups().log_group_name_prefix(&name).send().await.unwrap();
+    assert_eq!(groups.log_groups()[0].retention_in_days(), None, "not modified");
+    w.delete(WEB).await;
+    let groups =
+        w.aws.logs.describe_log_groups().log_group_name_prefix(&name).send().await.unwrap();
+    assert_eq!(groups.log_groups().len(), 1, "not deleted");
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_the_field_named_before_any_aws_call() {
+    let w = World::new("bad-input");
+    let cases = [
+        ("unknown account", WEB.replace("name: ACCOUNT", "name: nowhere"), "spec.accountRef.name"),
+        (
+            "ingress on a missing port",
+            WEB.replace("port: http }", "port: grpc }"),
+            "spec.ingress.port",
+        ),
+        (
+            "invalid cpu/memory",
+            WEB.replace("replicas: 2", "replicas: 2\n  cpu: \"0.25\"\n  memory: 8Gi"),
+            "spec.memory",
+        ),
+        (
+            "unknown load balancer",
+            WEB.replace("loadBalancer: public", "loadBalancer: private"),
+            "spec.ingress.loadBalancer",
+        ),
+    ];
+    for (reason, yaml, field) in cases {
+        let err = w.apply(&yaml).await.unwrap_err();
+        assert!(err.contains(field), "{reason}: {err}");
+    }
+    assert_eq!(w.calls.total(), 0, "no AWS call for invalid input");
+}
+
+/// Makes the `n`-th write call "crash" right after AWS did the work.
+fn crash_after_write(n: usize) -> (byoc::aws::FaultHook, Arc<AtomicUsize>) {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let hook: byoc::aws::FaultHook = Arc::new(move |_service, operation, phase| {
+        if phase != Phase::After || !is_write(operation) {
+            return None;
+        }
+        (counter.fetch_add(1, Ordering::SeqCst) == n).then(|| AwsError {
+            operation,
+            code: "Crash".into(),
+            message: "simulated crash".into(),
+            category: Category::Transient,
+        })
+    });
+    (hook, seen)
+}
+
+#[tokio::test]
+async fn a_crash_after_any_write_never_leaves_a_duplicate_or_a_leak() {
+    let w = World::new("crash");
+    let m = w.manifests(WEB);
+    let prepared = oneshot::prepare(&m, &w.cluster_id).unwrap();
+    // Count the writes of a clean first apply in a separate world of the same shape.
+    let probe = World::new("crash-probe");
+    probe.apply(WEB).await.unwrap();
+    let writes = probe.calls.writes() as usize;
+    assert!(writes >= 8, "{:?}", probe.calls.write_summary());
+    for n in 0..writes {
+        let (hook, _) = crash_after_write(n);
+        let crashing = w.aws.clone().with_faults(hook);
+        let _ = oneshot::apply(&m, &prepared, &w.sessions_with(crashing)).await;
+        let status = &oneshot::apply(&m, &prepared, &w.sessions()).await.unwrap()[0].1;
+        assert_ne!(status.rollout.as_ref().unwrap().state, RolloutState::Failed);
+        let inventory = w.inventory().await;
+        for kind in [
+            "EcsService",
+            "ListenerRule",
+            "TargetGroup",
+            "LogGroup",
+            "EcrRepository",
+            "EcsCluster",
+            "LoadBalancer",
+        ] {
+            assert_eq!(
+                inventory.iter().filter(|(k, _)| k == kind).count(),
+                1,
+                "after a crash at write {n}: {kind} in {inventory:?}"
+            );
+        }
+        w.delete(WEB).await;
+        assert!(
+            service_stack(&w.inventory().await).is_empty(),
+            "crash at write {n} leaked: {:?}",
+            w.inventory().await
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! An inventory of the emulator by our ownership tags: what a test asserts on after `delete`
+//! ("nothing tagged as ours is left"). Lists every kind the operator creates.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types::{ClusterField, ServiceField, TaskDefinitionField};
+use byoc::{aws::Aws, desired::tag};
+
+fn ecs_tags(tags: &[aws_sdk_ecs::types::Tag]) -> BTreeMap<String, String> {
+    tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect()
+}
+
+/// `(kind, id)` of every resource whose `byoc.dev/cluster-id` tag is `cluster_id`.
+pub async fn by_cluster_id(aws: &Aws, cluster_id: &str) -> Vec<(String, String)> {
+    let ours = |tags: &BTreeMap<String, String>| {
+        tags.get(tag::CLUSTER_ID).is_some_and(|c| c == cluster_id)
+    };
+    let mut out = Vec::new();
+    // ECS: clusters, their services, task definitions.
+    let clusters = aws.ecs.list_clusters().send().await.unwrap();
+    for arn in clusters.cluster_arns() {
+        let described = aws
+            .ecs
+            .describe_clusters()
+            .clusters(arn)
+            .include(ClusterField::Tags)
+            .send()
+            .await
+            .unwrap();
+        for c in described.clusters() {
+            if ours(&ecs_tags(c.tags())) && c.status() == Some("ACTIVE") {
+                out.push(("EcsCluster".into(), arn.clone()));
+            }
+        }
+        let services = aws.ecs.list_services().cluster(arn).send().await.unwrap();
+        for chunk in services.service_arns().chunks(10) {
+            let d = aws
+                .ecs
+                .describe_services()
+                .cluster(arn)
+                .set_services(Some(chunk.to_vec()))
+                .include(ServiceField::Tags)
+                .send()
+                .await
+                .unwrap();
+            for s in d.services() {
+                if ours(&ecs_tags(s.tags())) && s.status() == Some("ACTIVE") {
+                    out.push(("EcsService".into(), s.service_arn().unwrap_or_default().into()));
+                }
+            }
+        }
+    }
+    let tds = aws.ecs.list_task_definitions().send().await.unwrap();
+    for arn in tds.task_definition_arns() {
+        let d = aws
+            .ecs
+            .describe_task_definition()
+            .task_definition(arn)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .unwrap();
+        let active = d.task_definition().is_some_and(|t| {
+            t.status() != Some(&aws_sdk_ecs::types::TaskDefinitionStatus::Inactive)
+        });
+        if active && ours(&ecs_tags(d.tags())) {
+            out.push(("TaskDefinition".into(), arn.clone()));
+        }
+    }
+    // ELBv2: load balancers, listeners, rules, target groups.
+    let elb_tags = |d: &aws_sdk_elasticloadbalancingv2::operation::describe_tags::DescribeTagsOutput| -> BTreeMap<String, BTreeMap<String, String>> {
+        d.tag_descriptions()
+            .iter()
+            .map(|t| (t.resource_arn().unwrap_or_default().to_string(), t.tags().iter().filter_map(|x| Some((x.key()?.to_string(), x.value()?.to_string()))).collect()))
+            .collect()
+    };
+    let lbs = aws.elb.describe_load_balancers().send().await.unwrap();
+    for lb in lbs.load_balancers() {
+        let arn = lb.load_balancer_arn().unwrap_or_default();
+        let t = elb_tags(&aws.elb.describe_tags().resource_arns(arn).send().await.unwrap());
+        if t.get(arn).is_some_and(ours) {
+            out.push(("LoadBalancer".into(), arn.into()));
+        }
+        for l in
+            aws.elb.describe_listeners().load_balancer_arn(arn).send().await.unwrap().listeners()
+        {
+            let rules = aws
+                .elb
+                .describe_rules()
+                .listener_arn(l.listener_arn().unwrap_or_default())
+                .send()
+                .await
+                .unwrap();
+            let arns: Vec<String> = rules
+                .rules()
+                .iter()
+                .filter(|r| r.is_default() != Some(true))
+                .filter_map(|r| r.rule_arn().map(str::to_string))
+                .collect();
+            for chunk in arns.chunks(20) {
+                let t = elb_tags(
+                    &aws.elb
+                        .describe_tags()
+                        .set_resource_arns(Some(chunk.to_vec()))
+                        .send()
+                        .await
+                        .unwrap(),
+                );
+                for (rule, tags) in t {
+                    if ours(&tags) {
+                        out.push(("ListenerRule".into(), rule));
+                    }
+                }
+            }
+        }
+    }
+    let tgs = aws.elb.describe_target_groups().send().await.unwrap();
+    for tg in tgs.target_groups() {
+        let arn = tg.target_group_arn().unwrap_or_default();
+        let t = elb_tags(&aws.elb.describe_tags().resource_arns(arn).send().await.unwrap());
+        if t.get(arn).is_some_and(ours) {
+            out.push(("TargetGroup".into(), arn.into()));
+        }
+    }
+    // Logs, ECR, Secrets Manager.
+    let groups =
+        aws.logs.describe_log_groups().log_group_name_prefix("/byoc/").send().await.unwrap();
+    for g in groups.log_groups() {
+        let arn = g
+            .log_group_arn()
+            .map(str::to_string)
+            .or_else(|| g.arn().map(|a| a.trim_end_matches(":*").to_string()))
+            .unwrap_or_default();
+        let t = aws.logs.list_tags_for_resource().resource_arn(&arn).send().await.unwrap();
+        if ours(&t.tags().cloned().unwrap_or_default().into_iter().collect()) {
+            out.push(("LogGroup".into(), g.log_group_name().unwrap_or_default().into()));
+        }
+    }
+    let repos = aws.ecr.describe_repositories().send().await.unwrap();
+    for r in repos.repositories() {
+        let t = aws
+            .ecr
+            .list_tags_for_resource()
+            .resource_arn(r.repository_arn().unwrap_or_default())
+            .send()
+            .await
+            .unwrap();
+        if ours(&t.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()) {
+            out.push(("EcrRepository".into(), r.repository_name().unwrap_or_default().into()));
+        }
+    }
+    let secrets = aws.secrets.list_secrets().send().await.unwrap();
+    for s in secrets.secret_list() {
+        let tags: BTreeMap<String, String> = s
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect();
+        if ours(&tags) && s.deleted_date().is_none() {
+            out.push(("Secret".into(), s.name().unwrap_or_default().into()));
+        }
+    }
+    out.sort();
+    out
+}
