@@ -1,4 +1,5 @@
 //! Shared test support. Each test binary uses a part of it.
 #![allow(dead_code)]
 
+pub mod helm;
 pub mod manifests;
