@@ -441,6 +441,16 @@ fn namespaced_mode_grants_namespaced_resources_in_a_role_per_watched_namespace()
 }
 
 #[test]
+fn namespaced_mode_grants_cloud_account_events_through_the_watched_role_when_default_is_watched() {
+    let docs = rendered_documents(&[], &["rbac.namespaced=true", "watchNamespaces={default,b}"]);
+    let roles = role_grants(&docs);
+    let in_default: Vec<_> = roles.iter().filter(|(ns, _, _)| ns == "default").collect();
+    assert_eq!(in_default.len(), 1, "one Role in default, not a second one for Events: {roles:?}");
+    assert!(in_default[0].2.contains("events.k8s.io/events create,patch"));
+    assert!(in_default[0].2.contains("byoc.dev/cloudservices get,list,patch,watch"));
+}
+
+#[test]
 fn namespaced_mode_without_namespaces_to_watch_is_refused() {
     let error = template(&[], &["rbac.namespaced=true"]).expect_err("must fail");
     assert!(error.contains("watchNamespaces"), "{error}");
