@@ -19,6 +19,7 @@ use byoc::{
 use super::manifests::repo_root;
 
 static ENDPOINT: OnceLock<String> = OnceLock::new();
+static WRAPPER: OnceLock<std::sync::Mutex<std::process::Child>> = OnceLock::new();
 
 /// The moto server command: `BYOC_MOTO_SERVER`, the project's `.venv`, or `moto_server` on PATH.
 fn moto_command() -> PathBuf {
@@ -50,7 +51,16 @@ pub fn endpoint() -> String {
                 moto.display(),
                 std::process::id()
             );
-            Command::new("sh").arg("-c").arg(script).stdin(Stdio::null()).spawn().expect("starting moto (run scripts/test, which installs it)");
+            let child = Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting moto (run scripts/test, which installs it)");
+            // Kept for the life of the process; the wrapper ends with it.
+            let _ = WRAPPER.set(std::sync::Mutex::new(child));
             let url = format!("http://127.0.0.1:{port}");
             let deadline = Instant::now() + Duration::from_secs(60);
             while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
