@@ -3,8 +3,16 @@
 
 mod support;
 
+#[path = "apiserver/apply.rs"]
+mod apply;
 #[path = "apiserver/common.rs"]
 #[allow(dead_code)]
 mod common;
 #[path = "apiserver/crud.rs"]
 mod crud;
+#[path = "apiserver/listing.rs"]
+mod listing;
+#[path = "apiserver/patching.rs"]
+mod patching;
+#[path = "apiserver/validation.rs"]
+mod validation;
