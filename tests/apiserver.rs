@@ -10,9 +10,13 @@ mod apply;
 mod common;
 #[path = "apiserver/crud.rs"]
 mod crud;
+#[path = "apiserver/deletion.rs"]
+mod deletion;
 #[path = "apiserver/listing.rs"]
 mod listing;
 #[path = "apiserver/patching.rs"]
 mod patching;
 #[path = "apiserver/validation.rs"]
 mod validation;
+#[path = "apiserver/watching.rs"]
+mod watching;

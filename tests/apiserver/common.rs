@@ -75,6 +75,19 @@ pub async fn raw(
     content_type: &str,
     body: Option<Value>,
 ) -> (u16, http::HeaderMap, Value) {
+    let (status, headers, text) = raw_text(server, method, path, content_type, body).await;
+    let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    (status, headers, value)
+}
+
+/// Sends a raw request; returns status, headers and the body as text.
+pub async fn raw_text(
+    server: &ApiServer,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Option<Value>,
+) -> (u16, http::HeaderMap, String) {
     let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
     let request = http::Request::builder()
         .method(method)
@@ -94,8 +107,7 @@ pub async fn raw(
         .collect_bytes()
         .await
         .expect("a readable body");
-    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    (status, headers, value)
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Polls `check` until it returns `Some`, failing the test after `timeout`.
