@@ -12,10 +12,16 @@ mod common;
 mod crud;
 #[path = "apiserver/deletion.rs"]
 mod deletion;
+#[path = "apiserver/discovery.rs"]
+mod discovery;
+#[path = "apiserver/faults.rs"]
+mod faults;
 #[path = "apiserver/listing.rs"]
 mod listing;
 #[path = "apiserver/patching.rs"]
 mod patching;
+#[path = "apiserver/runtime.rs"]
+mod runtime;
 #[path = "apiserver/validation.rs"]
 mod validation;
 #[path = "apiserver/watching.rs"]
