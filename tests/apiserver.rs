@@ -16,6 +16,8 @@ mod deletion;
 mod discovery;
 #[path = "apiserver/faults.rs"]
 mod faults;
+#[path = "apiserver/kubectl.rs"]
+mod kubectl;
 #[path = "apiserver/listing.rs"]
 mod listing;
 #[path = "apiserver/patching.rs"]

@@ -13,6 +13,7 @@ mod discovery;
 pub mod faults;
 mod fieldset;
 mod http;
+mod merge;
 mod meta;
 mod openapi;
 mod patch;

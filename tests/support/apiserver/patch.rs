@@ -189,7 +189,10 @@ fn apply(
                 return Err(ApiError::conflict(&resource.subject(&name)));
             }
             let live = write::present(resource, old.clone());
-            let merged = ssa::apply(resource.schema.as_ref(), &live, &pruned, &writer, force)?;
+            let mut merged = ssa::apply(resource.schema.as_ref(), &live, &pruned, &writer, force)?;
+            if subresource.is_empty() {
+                ssa::refresh_last_applied(&mut merged, &applied, &manager);
+            }
             write::update(state, target, req, old, merged, Ownership::Applied, false)
         }
     }

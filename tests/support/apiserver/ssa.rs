@@ -10,9 +10,8 @@ use super::fieldset::{
     FieldSet, Path, fields_of, from_fields_v1, is_item_marker, path_string, remove_at,
     split_status, to_fields_v1, value_at,
 };
+use super::merge::merge_into;
 use super::meta;
-use super::prune::property_schema;
-use super::schema::{item_key, list_map_keys};
 use super::status::{ApiError, Cause};
 
 /// One `managedFields` entry, decoded.
@@ -215,7 +214,10 @@ pub fn apply(
             }
         }
     }
-    if !conflicts.is_empty() && !force {
+    if !conflicts.is_empty()
+        && !force
+        && !upgrades_client_side_apply(schema, live, writer, &conflicts)
+    {
         return Err(conflict_error(&conflicts));
     }
     for (_, path, owner) in &conflicts {
@@ -263,6 +265,60 @@ pub fn apply(
     }
     store_entries(&mut merged, list);
     Ok(merged)
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// kube-apiserver's `lastAppliedManager`: `kubectl apply --server-side` (manager `kubectl`)
+/// may take over fields that a previous client-side apply recorded in the last-applied
+/// annotation, so migrating from client-side to server-side apply does not conflict.
+fn upgrades_client_side_apply(
+    schema: Option<&Value>,
+    live: &Value,
+    writer: &Writer,
+    conflicts: &[(String, Path, Entry)],
+) -> bool {
+    if writer.manager != "kubectl" {
+        return false;
+    }
+    let Some(annotation) = meta::metadata(live)
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(LAST_APPLIED))
+        .and_then(Value::as_str)
+    else {
+        return false;
+    };
+    let Ok(last_applied) = serde_json::from_str::<Value>(annotation) else {
+        return false;
+    };
+    let allowed = fields_of(schema, &last_applied);
+    conflicts.iter().all(|(_, path, _)| allowed.contains(path))
+}
+
+/// kube-apiserver's `lastAppliedUpdater`: a server-side apply by `kubectl` refreshes an
+/// existing last-applied annotation, so a later client-side apply computes the right patch.
+pub fn refresh_last_applied(merged: &mut Value, applied: &Value, manager: &str) {
+    if manager != "kubectl" {
+        return;
+    }
+    let has_annotation = meta::metadata(merged)
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(LAST_APPLIED))
+        .is_some();
+    if !has_annotation {
+        return;
+    }
+    let mut recorded = applied.clone();
+    if let Some(annotations) = recorded
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        annotations.remove(LAST_APPLIED);
+    }
+    let meta = meta::metadata_mut(merged);
+    if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+        annotations.insert(LAST_APPLIED.into(), json!(format!("{recorded}\n")));
+    }
 }
 
 fn conflict_error(conflicts: &[(String, Path, Entry)]) -> ApiError {
@@ -317,106 +373,4 @@ fn conflict_error(conflicts: &[(String, Path, Entry)]) -> ApiError {
     let mut error = ApiError::new(409, "Conflict", message);
     error.details.causes = causes;
     error
-}
-
-/// Merges `patch` into `target` following the schema's map and list semantics.
-fn merge_into(schema: Option<&Value>, target: &mut Value, patch: &Value, root: bool) {
-    let (Some(target_map), Some(patch_map)) = (target.as_object_mut(), patch.as_object()) else {
-        *target = patch.clone();
-        return;
-    };
-    let atomic = !root
-        && schema.is_some_and(|s| {
-            s.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic")
-        });
-    if atomic {
-        *target = patch.clone();
-        return;
-    }
-    for (key, patch_value) in patch_map {
-        let child_schema = if root && key == "metadata" {
-            None
-        } else {
-            schema.and_then(|s| property_schema(s, key))
-        };
-        let Some(existing) = target_map.get_mut(key) else {
-            target_map.insert(key.clone(), patch_value.clone());
-            continue;
-        };
-        if root && key == "metadata" {
-            merge_metadata(existing, patch_value);
-            continue;
-        }
-        match (existing, patch_value) {
-            (existing @ Value::Object(_), Value::Object(_)) => {
-                merge_into(child_schema, existing, patch_value, false)
-            }
-            (Value::Array(items), Value::Array(patch_items)) => {
-                merge_list(child_schema, items, patch_items)
-            }
-            (existing, _) => *existing = patch_value.clone(),
-        }
-    }
-}
-
-fn merge_metadata(existing: &mut Value, patch: &Value) {
-    let Some(patch) = patch.as_object() else {
-        return;
-    };
-    for (key, value) in patch {
-        match (key.as_str(), existing.get_mut(key)) {
-            ("labels" | "annotations", Some(current @ Value::Object(_))) => {
-                merge_into(None, current, value, false)
-            }
-            ("finalizers", Some(Value::Array(current))) => {
-                let schema = json!({"x-kubernetes-list-type": "set"});
-                merge_list(
-                    Some(&schema),
-                    current,
-                    value.as_array().map(Vec::as_slice).unwrap_or_default(),
-                )
-            }
-            ("ownerReferences", Some(Value::Array(current))) => {
-                let schema = json!({"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["uid"], "items": {"x-kubernetes-map-type": "atomic"}});
-                merge_list(
-                    Some(&schema),
-                    current,
-                    value.as_array().map(Vec::as_slice).unwrap_or_default(),
-                )
-            }
-            _ => {
-                if let Some(map) = existing.as_object_mut() {
-                    map.insert(key.clone(), value.clone());
-                }
-            }
-        }
-    }
-}
-
-fn merge_list(schema: Option<&Value>, items: &mut Vec<Value>, patch: &[Value]) {
-    let list_type = schema
-        .and_then(|s| s.get("x-kubernetes-list-type"))
-        .and_then(Value::as_str)
-        .unwrap_or("atomic");
-    match list_type {
-        "map" => {
-            let keys = schema.map(list_map_keys).unwrap_or_default();
-            let item_schema = schema.and_then(|s| s.get("items"));
-            for patch_item in patch {
-                let key = item_key(patch_item, &keys);
-                match items.iter_mut().find(|i| item_key(i, &keys) == key) {
-                    Some(existing) => merge_into(item_schema, existing, patch_item, false),
-                    None => items.push(patch_item.clone()),
-                }
-            }
-        }
-        "set" => {
-            for patch_item in patch {
-                if !items.contains(patch_item) {
-                    items.push(patch_item.clone());
-                }
-            }
-        }
-        _ => *items = patch.to_vec(),
-    }
 }
