@@ -18,12 +18,7 @@ fn managers(object: &DynamicObject) -> Vec<(String, String)> {
         .managed_fields
         .iter()
         .flatten()
-        .map(|m| {
-            (
-                m.manager.clone().unwrap_or_default(),
-                m.operation.clone().unwrap_or_default(),
-            )
-        })
+        .map(|m| (m.manager.clone().unwrap_or_default(), m.operation.clone().unwrap_or_default()))
         .collect()
 }
 
@@ -32,22 +27,12 @@ async fn apply_creates_the_object_and_records_the_manager_with_its_fields() {
     let server = server().await;
     let api = widgets(&server, "default");
     let created = api
-        .patch(
-            "web",
-            &PatchParams::apply("alice"),
-            &applied(json!({"image": "nginx"})),
-        )
+        .patch("web", &PatchParams::apply("alice"), &applied(json!({"image": "nginx"})))
         .await
         .expect("apply");
     assert_eq!(created.metadata.generation, Some(1));
-    assert_eq!(
-        created.data["spec"]["replicas"], 1,
-        "defaults apply to applied objects too"
-    );
-    assert_eq!(
-        managers(&created),
-        [("alice".to_string(), "Apply".to_string())]
-    );
+    assert_eq!(created.data["spec"]["replicas"], 1, "defaults apply to applied objects too");
+    assert_eq!(managers(&created), [("alice".to_string(), "Apply".to_string())]);
     let entry = &created.metadata.managed_fields.as_ref().unwrap()[0];
     assert_eq!(entry.fields_type.as_deref(), Some("FieldsV1"));
     let fields = serde_json::to_value(entry.fields_v1.as_ref().unwrap()).unwrap();
@@ -77,20 +62,11 @@ async fn apply_without_a_field_manager_is_rejected_with_422() {
 async fn server_side_apply_conflicts_between_field_managers_without_force() {
     let server = server().await;
     let api = widgets(&server, "default");
-    api.patch(
-        "web",
-        &PatchParams::apply("alice"),
-        &applied(json!({"image": "nginx"})),
-    )
-    .await
-    .expect("alice");
+    api.patch("web", &PatchParams::apply("alice"), &applied(json!({"image": "nginx"})))
+        .await
+        .expect("alice");
     let status = api_error(
-        api.patch(
-            "web",
-            &PatchParams::apply("bob"),
-            &applied(json!({"image": "httpd"})),
-        )
-        .await,
+        api.patch("web", &PatchParams::apply("bob"), &applied(json!({"image": "httpd"}))).await,
     );
     assert_eq!(status.code, 409);
     assert_eq!(status.reason, "Conflict");
@@ -104,11 +80,7 @@ async fn server_side_apply_conflicts_between_field_managers_without_force() {
         ("FieldManagerConflict", ".spec.image")
     );
     let same = api
-        .patch(
-            "web",
-            &PatchParams::apply("bob"),
-            &applied(json!({"image": "nginx"})),
-        )
+        .patch("web", &PatchParams::apply("bob"), &applied(json!({"image": "nginx"})))
         .await
         .expect("same value shares ownership");
     assert_eq!(managers(&same).len(), 2);
@@ -126,11 +98,7 @@ async fn forced_apply_takes_ownership_from_the_other_manager() {
     .await
     .expect("alice");
     let forced = api
-        .patch(
-            "web",
-            &PatchParams::apply("bob").force(),
-            &applied(json!({"image": "httpd"})),
-        )
+        .patch("web", &PatchParams::apply("bob").force(), &applied(json!({"image": "httpd"})))
         .await
         .expect("forced");
     assert_eq!(forced.data["spec"]["image"], "httpd");
@@ -139,12 +107,7 @@ async fn forced_apply_takes_ownership_from_the_other_manager() {
         .managed_fields
         .unwrap()
         .into_iter()
-        .map(|m| {
-            (
-                m.manager.unwrap(),
-                serde_json::to_value(m.fields_v1.unwrap()).unwrap(),
-            )
-        })
+        .map(|m| (m.manager.unwrap(), serde_json::to_value(m.fields_v1.unwrap()).unwrap()))
         .collect();
     assert_eq!(
         fields,
@@ -159,31 +122,15 @@ async fn forced_apply_takes_ownership_from_the_other_manager() {
 async fn a_plain_update_takes_ownership_of_the_fields_it_changes() {
     let server = server().await;
     let api = widgets(&server, "default");
-    api.patch(
-        "web",
-        &PatchParams::apply("alice"),
-        &applied(json!({"image": "nginx"})),
-    )
-    .await
-    .expect("alice");
-    let params = PatchParams {
-        field_manager: Some("editor".into()),
-        ..PatchParams::default()
-    };
-    api.patch(
-        "web",
-        &params,
-        &Patch::Merge(json!({"spec": {"image": "httpd"}})),
-    )
-    .await
-    .expect("edit");
+    api.patch("web", &PatchParams::apply("alice"), &applied(json!({"image": "nginx"})))
+        .await
+        .expect("alice");
+    let params = PatchParams { field_manager: Some("editor".into()), ..PatchParams::default() };
+    api.patch("web", &params, &Patch::Merge(json!({"spec": {"image": "httpd"}})))
+        .await
+        .expect("edit");
     let status = api_error(
-        api.patch(
-            "web",
-            &PatchParams::apply("alice"),
-            &applied(json!({"image": "nginx:2"})),
-        )
-        .await,
+        api.patch("web", &PatchParams::apply("alice"), &applied(json!({"image": "nginx:2"}))).await,
     );
     assert!(status.message.starts_with("Apply failed with 1 conflict: conflict with \"editor\" using fixtures.byoc.dev/v1alpha1 at "), "{}", status.message);
 }
@@ -215,37 +162,23 @@ async fn a_repeated_identical_apply_changes_nothing() {
     let server = server().await;
     let api = widgets(&server, "default");
     let first = api
-        .patch(
-            "web",
-            &PatchParams::apply("alice"),
-            &applied(json!({"image": "nginx"})),
-        )
+        .patch("web", &PatchParams::apply("alice"), &applied(json!({"image": "nginx"})))
         .await
         .expect("first");
     let second = api
-        .patch(
-            "web",
-            &PatchParams::apply("alice"),
-            &applied(json!({"image": "nginx"})),
-        )
+        .patch("web", &PatchParams::apply("alice"), &applied(json!({"image": "nginx"})))
         .await
         .expect("second");
-    assert_eq!(
-        first.metadata.resource_version,
-        second.metadata.resource_version
-    );
+    assert_eq!(first.metadata.resource_version, second.metadata.resource_version);
 }
 
 #[tokio::test]
 async fn status_apply_merges_conditions_by_type_and_leaves_spec_alone() {
     let server = server().await;
     let api = widgets(&server, "default");
-    api.create(
-        &PostParams::default(),
-        &widget("web", json!({"image": "nginx"})),
-    )
-    .await
-    .expect("create");
+    api.create(&PostParams::default(), &widget("web", json!({"image": "nginx"})))
+        .await
+        .expect("create");
     let status_of = |conditions: Value| {
         Patch::Apply(
             json!({"apiVersion": "fixtures.byoc.dev/v1alpha1", "kind": "Widget", "metadata": {"name": "web"},
@@ -318,31 +251,17 @@ async fn apply_with_a_field_the_schema_does_not_declare_is_rejected() {
 async fn apply_adds_finalizers_as_a_set() {
     let server = server().await;
     let api = widgets(&server, "default");
-    api.patch(
-        "web",
-        &PatchParams::apply("alice"),
-        &applied(json!({"image": "nginx"})),
-    )
-    .await
-    .expect("alice");
+    api.patch("web", &PatchParams::apply("alice"), &applied(json!({"image": "nginx"})))
+        .await
+        .expect("alice");
     let finalizer = |f: &str| {
         Patch::Apply(
             json!({"apiVersion": "fixtures.byoc.dev/v1alpha1", "kind": "Widget", "metadata": {"name": "web", "finalizers": [f]}}),
         )
     };
-    api.patch(
-        "web",
-        &PatchParams::apply("one"),
-        &finalizer("byoc.dev/one"),
-    )
-    .await
-    .expect("one");
+    api.patch("web", &PatchParams::apply("one"), &finalizer("byoc.dev/one")).await.expect("one");
     let both = api
-        .patch(
-            "web",
-            &PatchParams::apply("two"),
-            &finalizer("byoc.dev/two"),
-        )
+        .patch("web", &PatchParams::apply("two"), &finalizer("byoc.dev/two"))
         .await
         .expect("two");
     assert_eq!(

@@ -101,11 +101,7 @@ pub async fn raw_text(
     let response = client.send(request).await.expect("the server answers");
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect_bytes()
-        .await
-        .expect("a readable body");
+    let body = response.into_body().collect_bytes().await.expect("a readable body");
     (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 

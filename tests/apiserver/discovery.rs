@@ -10,10 +10,7 @@ use crate::common::{raw, server};
 #[tokio::test]
 async fn discovery_lists_builtin_and_custom_resources_with_their_subresources() {
     let server = server().await;
-    let discovery = Discovery::new(server.client())
-        .run()
-        .await
-        .expect("discovery");
+    let discovery = Discovery::new(server.client()).run().await.expect("discovery");
     let find = |group: &str, kind: &str| {
         discovery
             .groups()
@@ -23,12 +20,7 @@ async fn discovery_lists_builtin_and_custom_resources_with_their_subresources() 
     let (widget, widget_caps) = find("fixtures.byoc.dev", "Widget").expect("widgets");
     assert_eq!(widget.plural, "widgets");
     assert_eq!(widget_caps.scope, Scope::Namespaced);
-    assert!(
-        widget_caps
-            .subresources
-            .iter()
-            .any(|(r, _)| r.plural == "status")
-    );
+    assert!(widget_caps.subresources.iter().any(|(r, _)| r.plural == "status"));
     let (_, gadget_caps) = find("fixtures.byoc.dev", "Gadget").expect("gadgets");
     assert_eq!(gadget_caps.scope, Scope::Cluster);
     for (group, kind) in [
@@ -40,19 +32,10 @@ async fn discovery_lists_builtin_and_custom_resources_with_their_subresources() 
         ("events.k8s.io", "Event"),
         ("apiextensions.k8s.io", "CustomResourceDefinition"),
     ] {
-        assert!(
-            find(group, kind).is_some(),
-            "{group}/{kind} is discoverable"
-        );
+        assert!(find(group, kind).is_some(), "{group}/{kind} is discoverable");
     }
-    let (_, _, list) = raw(
-        &server,
-        "GET",
-        "/apis/fixtures.byoc.dev/v1alpha1",
-        "application/json",
-        None,
-    )
-    .await;
+    let (_, _, list) =
+        raw(&server, "GET", "/apis/fixtures.byoc.dev/v1alpha1", "application/json", None).await;
     let widgets = list["resources"]
         .as_array()
         .unwrap()
@@ -77,10 +60,7 @@ async fn creating_a_crd_through_the_api_serves_its_resource_and_deleting_it_stop
                                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
     }))
     .unwrap();
-    let created = crds
-        .create(&PostParams::default(), &crd)
-        .await
-        .expect("create CRD");
+    let created = crds.create(&PostParams::default(), &crd).await.expect("create CRD");
     let established = created
         .status
         .unwrap()
@@ -94,13 +74,8 @@ async fn creating_a_crd_through_the_api_serves_its_resource_and_deleting_it_stop
         server.client(),
         &kube::api::ApiResource::from_gvk_with_plural(&gvk, "things"),
     );
-    things
-        .list(&Default::default())
-        .await
-        .expect("the new resource is served");
-    crds.delete("things.extra.byoc.dev", &DeleteParams::default())
-        .await
-        .expect("delete CRD");
+    things.list(&Default::default()).await.expect("the new resource is served");
+    crds.delete("things.extra.byoc.dev", &DeleteParams::default()).await.expect("delete CRD");
     let (code, _, _) = raw(
         &server,
         "GET",
@@ -125,17 +100,9 @@ async fn openapi_v3_documents_declare_server_side_field_validation() {
     let patch = &document["paths"]["/apis/fixtures.byoc.dev/v1alpha1/namespaces/{namespace}/widgets/{name}"]
         ["patch"];
     assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Widget");
+    assert!(patch["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation"));
     assert!(
-        patch["parameters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["name"] == "fieldValidation")
-    );
-    assert!(
-        patch["requestBody"]["content"]
-            .get("application/strategic-merge-patch+json")
-            .is_none()
+        patch["requestBody"]["content"].get("application/strategic-merge-patch+json").is_none()
     );
     let (code, _, _) = raw(&server, "GET", "/openapi/v2", "application/json", None).await;
     assert_eq!(code, 404, "kubectl falls back to v3");

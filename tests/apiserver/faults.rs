@@ -14,70 +14,32 @@ async fn injected_errors_answer_the_next_matching_requests_then_stop() {
     let api = widgets(&server, "default");
     server
         .faults()
-        .fail_next_matching(1, Fault::InternalError, |method, _| {
-            method == http::Method::POST
-        });
+        .fail_next_matching(1, Fault::InternalError, |method, _| method == http::Method::POST);
     let status = api_error(
-        api.create(
-            &PostParams::default(),
-            &widget("a", json!({"image": "nginx"})),
-        )
-        .await,
+        api.create(&PostParams::default(), &widget("a", json!({"image": "nginx"}))).await,
     );
-    assert_eq!(
-        (status.code, status.reason.as_str()),
-        (500, "InternalError")
-    );
+    assert_eq!((status.code, status.reason.as_str()), (500, "InternalError"));
     server.faults().fail_next(1, Fault::Conflict);
     let status = api_error(
-        api.create(
-            &PostParams::default(),
-            &widget("a", json!({"image": "nginx"})),
-        )
-        .await,
+        api.create(&PostParams::default(), &widget("a", json!({"image": "nginx"}))).await,
     );
     assert_eq!(status.code, 409);
-    api.create(
-        &PostParams::default(),
-        &widget("a", json!({"image": "nginx"})),
-    )
-    .await
-    .expect("faults are used up");
+    api.create(&PostParams::default(), &widget("a", json!({"image": "nginx"})))
+        .await
+        .expect("faults are used up");
 }
 
 #[tokio::test]
 async fn an_injected_429_carries_retry_after_and_kube_retries_it() {
     let server = server().await;
-    server.faults().fail_next(
-        1,
-        Fault::TooManyRequests {
-            retry_after_seconds: 1,
-        },
-    );
-    let (code, headers, body) = raw(
-        &server,
-        "GET",
-        "/api/v1/namespaces",
-        "application/json",
-        None,
-    )
-    .await;
+    server.faults().fail_next(1, Fault::TooManyRequests { retry_after_seconds: 1 });
+    let (code, headers, body) =
+        raw(&server, "GET", "/api/v1/namespaces", "application/json", None).await;
     assert_eq!(code, 429, "{:?}", server.request_log());
-    assert_eq!(
-        headers.get("retry-after").and_then(|v| v.to_str().ok()),
-        Some("1")
-    );
+    assert_eq!(headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
     assert_eq!(body["details"]["retryAfterSeconds"], 1);
-    server.faults().fail_next(
-        1,
-        Fault::TooManyRequests {
-            retry_after_seconds: 1,
-        },
-    );
-    widgets(&server, "default")
-        .get_opt("a")
-        .await
-        .expect("kube's default client retries 429");
+    server.faults().fail_next(1, Fault::TooManyRequests { retry_after_seconds: 1 });
+    widgets(&server, "default").get_opt("a").await.expect("kube's default client retries 429");
     let statuses: Vec<u16> = server.request_log().iter().map(|r| r.status).collect();
     assert_eq!(statuses[statuses.len() - 2..], [429, 404]);
 }

@@ -53,10 +53,7 @@ async fn succeed(server: &ApiServer, args: &[&str]) -> String {
     let output = kubectl(server, args).await;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "kubectl {args:?} failed:\n{stdout}\n{stderr}"
-    );
+    assert!(output.status.success(), "kubectl {args:?} failed:\n{stdout}\n{stderr}");
     stdout
 }
 
@@ -71,10 +68,7 @@ fn write_manifests(dir: &Path, image: &str) {
 
 async fn image_of(server: &ApiServer, name: &str) -> String {
     let object = widgets(server, "default").get(name).await.expect("get");
-    object.data["spec"]["image"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    object.data["spec"]["image"].as_str().unwrap_or_default().to_string()
 }
 
 #[tokio::test]
@@ -90,30 +84,15 @@ async fn kubectl_applies_a_directory_client_side_then_server_side() {
     );
     write_manifests(&dir, "nginx:2");
     let out = succeed(&server, &["apply", "-f", dir.to_str().unwrap()]).await;
-    assert!(
-        out.contains("widget.fixtures.byoc.dev/web configured"),
-        "{out}"
-    );
+    assert!(out.contains("widget.fixtures.byoc.dev/web configured"), "{out}");
     assert_eq!(image_of(&server, "web").await, "nginx:2");
     write_manifests(&dir, "nginx:3");
-    let out = succeed(
-        &server,
-        &["apply", "--server-side", "-f", dir.to_str().unwrap()],
-    )
-    .await;
-    assert!(
-        out.contains("widget.fixtures.byoc.dev/web serverside-applied"),
-        "{out}"
-    );
+    let out = succeed(&server, &["apply", "--server-side", "-f", dir.to_str().unwrap()]).await;
+    assert!(out.contains("widget.fixtures.byoc.dev/web serverside-applied"), "{out}");
     assert_eq!(image_of(&server, "web").await, "nginx:3");
     let web = widgets(&server, "default").get("web").await.expect("get");
-    let managers: Vec<String> = web
-        .metadata
-        .managed_fields
-        .unwrap()
-        .into_iter()
-        .filter_map(|m| m.manager)
-        .collect();
+    let managers: Vec<String> =
+        web.metadata.managed_fields.unwrap().into_iter().filter_map(|m| m.manager).collect();
     assert!(managers.contains(&"kubectl".to_string()), "{managers:?}");
 }
 
@@ -125,47 +104,24 @@ async fn kubectl_strict_validation_rejects_unknown_fields() {
     let output = kubectl(&server, &["apply", "-f", file.to_str().unwrap()]).await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("strict decoding error: unknown field \"spec.bogus\""),
-        "{stderr}"
-    );
+    assert!(stderr.contains("strict decoding error: unknown field \"spec.bogus\""), "{stderr}");
 }
 
 #[tokio::test]
 async fn kubectl_gets_by_short_name_with_printer_columns_and_as_yaml() {
     let server = server().await;
     widgets(&server, "default")
-        .create(
-            &PostParams::default(),
-            &widget("web", json!({"image": "nginx"})),
-        )
+        .create(&PostParams::default(), &widget("web", json!({"image": "nginx"})))
         .await
         .expect("create");
     let table = succeed(&server, &["get", "wdg"]).await;
-    let header: Vec<&str> = table
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
+    let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
     assert_eq!(header, ["NAME", "IMAGE", "REPLICAS", "READY", "AGE"]);
-    assert!(
-        table.lines().nth(1).unwrap_or_default().starts_with("web"),
-        "{table}"
-    );
+    assert!(table.lines().nth(1).unwrap_or_default().starts_with("web"), "{table}");
     let yaml = succeed(&server, &["get", "wdg", "web", "-o", "yaml"]).await;
-    assert!(
-        yaml.contains("image: nginx") && yaml.contains("kind: Widget"),
-        "{yaml}"
-    );
+    assert!(yaml.contains("image: nginx") && yaml.contains("kind: Widget"), "{yaml}");
     let wide = succeed(&server, &["get", "widgets", "-A"]).await;
-    assert!(
-        wide.lines()
-            .nth(1)
-            .unwrap_or_default()
-            .starts_with("default"),
-        "{wide}"
-    );
+    assert!(wide.lines().nth(1).unwrap_or_default().starts_with("default"), "{wide}");
 }
 
 type Lines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
@@ -182,12 +138,9 @@ async fn next_line(lines: &mut Lines) -> String {
 async fn kubectl_get_watch_prints_changes_as_they_happen() {
     let server = server().await;
     let api = widgets(&server, "default");
-    api.create(
-        &PostParams::default(),
-        &widget("web", json!({"image": "nginx"})),
-    )
-    .await
-    .expect("create");
+    api.create(&PostParams::default(), &widget("web", json!({"image": "nginx"})))
+        .await
+        .expect("create");
     let mut child = command(&server, &["get", "wdg", "-w"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -196,17 +149,11 @@ async fn kubectl_get_watch_prints_changes_as_they_happen() {
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     assert!(next_line(&mut lines).await.starts_with("NAME"));
     assert!(next_line(&mut lines).await.starts_with("web"));
-    api.create(
-        &PostParams::default(),
-        &widget("api", json!({"image": "httpd"})),
-    )
-    .await
-    .expect("create");
+    api.create(&PostParams::default(), &widget("api", json!({"image": "httpd"})))
+        .await
+        .expect("create");
     let change = next_line(&mut lines).await;
-    assert!(
-        change.starts_with("api") && change.contains("httpd"),
-        "{change}"
-    );
+    assert!(change.starts_with("api") && change.contains("httpd"), "{change}");
     child.kill().await.expect("kill kubectl");
 }
 
@@ -214,33 +161,14 @@ async fn kubectl_get_watch_prints_changes_as_they_happen() {
 async fn kubectl_patches_the_status_subresource_with_a_merge_patch() {
     let server = server().await;
     widgets(&server, "default")
-        .create(
-            &PostParams::default(),
-            &widget("web", json!({"image": "nginx"})),
-        )
+        .create(&PostParams::default(), &widget("web", json!({"image": "nginx"})))
         .await
         .expect("create");
     let patch = r#"{"status":{"conditions":[{"type":"Ready","status":"True"}]}}"#;
-    succeed(
-        &server,
-        &[
-            "patch",
-            "wdg",
-            "web",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            patch,
-        ],
-    )
-    .await;
+    succeed(&server, &["patch", "wdg", "web", "--subresource=status", "--type=merge", "-p", patch])
+        .await;
     let table = succeed(&server, &["get", "wdg", "web"]).await;
-    let row: Vec<&str> = table
-        .lines()
-        .nth(1)
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
+    let row: Vec<&str> = table.lines().nth(1).unwrap_or_default().split_whitespace().collect();
     assert_eq!(row[..4], ["web", "nginx", "1", "True"]);
 }
 
@@ -248,24 +176,12 @@ async fn kubectl_patches_the_status_subresource_with_a_merge_patch() {
 async fn kubectl_deletes_an_object() {
     let server = server().await;
     widgets(&server, "default")
-        .create(
-            &PostParams::default(),
-            &widget("web", json!({"image": "nginx"})),
-        )
+        .create(&PostParams::default(), &widget("web", json!({"image": "nginx"})))
         .await
         .expect("create");
     let out = succeed(&server, &["delete", "wdg", "web"]).await;
-    assert!(
-        out.contains("widget.fixtures.byoc.dev \"web\" deleted"),
-        "{out}"
-    );
-    assert_eq!(
-        widgets(&server, "default")
-            .get_opt("web")
-            .await
-            .expect("get"),
-        None
-    );
+    assert!(out.contains("widget.fixtures.byoc.dev \"web\" deleted"), "{out}");
+    assert_eq!(widgets(&server, "default").get_opt("web").await.expect("get"), None);
 }
 
 #[tokio::test]
@@ -273,19 +189,9 @@ async fn kubectl_server_dry_run_persists_nothing() {
     let server = server().await;
     let dir = server.temp_dir().join("manifests");
     write_manifests(&dir, "nginx");
-    let out = succeed(
-        &server,
-        &["apply", "--dry-run=server", "-f", dir.to_str().unwrap()],
-    )
-    .await;
+    let out = succeed(&server, &["apply", "--dry-run=server", "-f", dir.to_str().unwrap()]).await;
     assert!(out.contains("created (server dry run)"), "{out}");
-    assert_eq!(
-        widgets(&server, "default")
-            .get_opt("web")
-            .await
-            .expect("get"),
-        None
-    );
+    assert_eq!(widgets(&server, "default").get_opt("web").await.expect("get"), None);
     let writes = server
         .request_log()
         .iter()

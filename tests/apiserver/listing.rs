@@ -23,31 +23,17 @@ async fn list_filters_by_label_selector_operators() {
     let cases = [
         ("tier=web", vec!["a"], "equality"),
         ("tier==web", vec!["a"], "double equals"),
-        (
-            "tier!=web",
-            vec!["b", "c"],
-            "inequality includes objects without the label",
-        ),
+        ("tier!=web", vec!["b", "c"], "inequality includes objects without the label"),
         ("tier in (web,db)", vec!["a", "b"], "set membership"),
-        (
-            "tier notin (web)",
-            vec!["b", "c"],
-            "set exclusion includes objects without the label",
-        ),
+        ("tier notin (web)", vec!["b", "c"], "set exclusion includes objects without the label"),
         ("env", vec!["a"], "existence"),
         ("!env", vec!["b", "c"], "non-existence"),
         ("tier=web,env=prod", vec!["a"], "conjunction"),
     ];
     for (selector, expected, reason) in cases {
-        let list = api
-            .list(&ListParams::default().labels(selector))
-            .await
-            .expect("list");
-        let names: Vec<String> = list
-            .items
-            .iter()
-            .map(|o| o.metadata.name.clone().unwrap())
-            .collect();
+        let list = api.list(&ListParams::default().labels(selector)).await.expect("list");
+        let names: Vec<String> =
+            list.items.iter().map(|o| o.metadata.name.clone().unwrap()).collect();
         assert_eq!(names, expected, "{reason}: {selector}");
     }
     let (code, _, _) = raw(
@@ -66,10 +52,7 @@ async fn list_filters_by_field_selector_and_rejects_unsupported_fields() {
     let server = server().await;
     for ns in ["default", "kube-system"] {
         widgets(&server, ns)
-            .create(
-                &PostParams::default(),
-                &widget("web", json!({"image": "nginx"})),
-            )
+            .create(&PostParams::default(), &widget("web", json!({"image": "nginx"})))
             .await
             .expect("create");
     }
@@ -79,15 +62,9 @@ async fn list_filters_by_field_selector_and_rejects_unsupported_fields() {
         .await
         .expect("list");
     assert_eq!(list.items.len(), 1);
-    let list = all
-        .list(&ListParams::default().fields("metadata.name!=web"))
-        .await
-        .expect("list");
+    let list = all.list(&ListParams::default().fields("metadata.name!=web")).await.expect("list");
     assert!(list.items.is_empty());
-    let status = api_error(
-        all.list(&ListParams::default().fields("spec.image=nginx"))
-            .await,
-    );
+    let status = api_error(all.list(&ListParams::default().fields("spec.image=nginx")).await);
     assert_eq!(status.code, 400);
     assert_eq!(status.message, "field label not supported: spec.image");
 }
@@ -97,28 +74,17 @@ async fn list_pages_with_limit_and_continue_and_reports_the_list_resource_versio
     let server = server().await;
     let api = widgets(&server, "default");
     for i in 0..5 {
-        api.create(
-            &PostParams::default(),
-            &widget(&format!("w{i}"), json!({"image": "nginx"})),
-        )
-        .await
-        .expect("create");
+        api.create(&PostParams::default(), &widget(&format!("w{i}"), json!({"image": "nginx"})))
+            .await
+            .expect("create");
     }
-    let first = api
-        .list(&ListParams::default().limit(2))
-        .await
-        .expect("page 1");
+    let first = api.list(&ListParams::default().limit(2)).await.expect("page 1");
     assert_eq!(first.items.len(), 2);
     assert_eq!(first.metadata.remaining_item_count, Some(3));
-    assert_eq!(
-        first.metadata.resource_version,
-        Some(server.resource_version().to_string())
-    );
+    assert_eq!(first.metadata.resource_version, Some(server.resource_version().to_string()));
     let token = first.metadata.continue_.clone().expect("a continue token");
-    let second = api
-        .list(&ListParams::default().limit(2).continue_token(&token))
-        .await
-        .expect("page 2");
+    let second =
+        api.list(&ListParams::default().limit(2).continue_token(&token)).await.expect("page 2");
     let third = api
         .list(
             &ListParams::default()
@@ -140,29 +106,17 @@ async fn a_continue_token_older_than_the_retained_history_is_rejected_with_410_g
     let server = server().await;
     let api = widgets(&server, "default");
     for i in 0..3 {
-        api.create(
-            &PostParams::default(),
-            &widget(&format!("w{i}"), json!({"image": "nginx"})),
-        )
+        api.create(&PostParams::default(), &widget(&format!("w{i}"), json!({"image": "nginx"})))
+            .await
+            .expect("create");
+    }
+    let first = api.list(&ListParams::default().limit(1)).await.expect("page 1");
+    api.create(&PostParams::default(), &widget("later", json!({"image": "nginx"})))
         .await
         .expect("create");
-    }
-    let first = api
-        .list(&ListParams::default().limit(1))
-        .await
-        .expect("page 1");
-    api.create(
-        &PostParams::default(),
-        &widget("later", json!({"image": "nginx"})),
-    )
-    .await
-    .expect("create");
     server.compact_history();
     let token = first.metadata.continue_.unwrap();
-    let status = api_error(
-        api.list(&ListParams::default().limit(1).continue_token(&token))
-            .await,
-    );
+    let status = api_error(api.list(&ListParams::default().limit(1).continue_token(&token)).await);
     assert_eq!(status.code, 410);
     assert_eq!(status.reason, "Expired");
 }
@@ -172,21 +126,12 @@ async fn listing_across_all_namespaces_includes_every_namespace() {
     let server = server().await;
     for ns in ["default", "kube-system"] {
         widgets(&server, ns)
-            .create(
-                &PostParams::default(),
-                &widget("web", json!({"image": "nginx"})),
-            )
+            .create(&PostParams::default(), &widget("web", json!({"image": "nginx"})))
             .await
             .expect("create");
     }
-    let list = all_widgets(&server)
-        .list(&ListParams::default())
-        .await
-        .expect("list");
-    let namespaces: Vec<String> = list
-        .items
-        .iter()
-        .map(|o| o.metadata.namespace.clone().unwrap())
-        .collect();
+    let list = all_widgets(&server).list(&ListParams::default()).await.expect("list");
+    let namespaces: Vec<String> =
+        list.items.iter().map(|o| o.metadata.namespace.clone().unwrap()).collect();
     assert_eq!(namespaces, ["default", "kube-system"]);
 }

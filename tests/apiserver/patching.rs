@@ -12,10 +12,7 @@ async fn web(server: &crate::support::apiserver::ApiServer) -> kube::api::Dynami
     widgets(server, "default")
         .create(
             &PostParams::default(),
-            &widget(
-                "web",
-                json!({"image": "nginx", "tags": {"a": "1", "b": "2"}}),
-            ),
+            &widget("web", json!({"image": "nginx", "tags": {"a": "1", "b": "2"}})),
         )
         .await
         .expect("create")
@@ -44,26 +41,14 @@ async fn json_patch_applies_operations_and_a_failed_test_is_rejected_with_422() 
         {"op": "replace", "path": "/spec/image", "value": "nginx:3"},
         {"op": "add", "path": "/metadata/labels", "value": {"x": "y"}},
     ]);
-    let (code, _, body) = raw(
-        &server,
-        "PATCH",
-        WEB,
-        "application/json-patch+json",
-        Some(ops),
-    )
-    .await;
+    let (code, _, body) =
+        raw(&server, "PATCH", WEB, "application/json-patch+json", Some(ops)).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["spec"]["image"], "nginx:3");
     assert_eq!(body["metadata"]["labels"], json!({"x": "y"}));
     let failing = json!([{"op": "test", "path": "/spec/image", "value": "nginx"}]);
-    let (code, _, body) = raw(
-        &server,
-        "PATCH",
-        WEB,
-        "application/json-patch+json",
-        Some(failing),
-    )
-    .await;
+    let (code, _, body) =
+        raw(&server, "PATCH", WEB, "application/json-patch+json", Some(failing)).await;
     assert_eq!(code, 422);
     assert_eq!(body["reason"], "Invalid");
 }
@@ -73,14 +58,8 @@ async fn strategic_merge_patch_on_a_custom_resource_is_rejected_with_415() {
     let server = server().await;
     web(&server).await;
     let patch = json!({"spec": {"image": "nginx:2"}});
-    let (code, _, body) = raw(
-        &server,
-        "PATCH",
-        WEB,
-        "application/strategic-merge-patch+json",
-        Some(patch),
-    )
-    .await;
+    let (code, _, body) =
+        raw(&server, "PATCH", WEB, "application/strategic-merge-patch+json", Some(patch)).await;
     assert_eq!(code, 415);
     assert_eq!(body["reason"], "UnsupportedMediaType");
     assert_eq!(
@@ -96,14 +75,9 @@ async fn strategic_merge_patch_on_a_configmap_is_accepted() {
     let map: ConfigMap =
         serde_json::from_value(json!({"metadata": {"name": "settings"}, "data": {"a": "1"}}))
             .unwrap();
-    maps.create(&PostParams::default(), &map)
-        .await
-        .expect("create");
+    maps.create(&PostParams::default(), &map).await.expect("create");
     let patch = Patch::Strategic(json!({"data": {"b": "2"}}));
-    let patched = maps
-        .patch("settings", &PatchParams::default(), &patch)
-        .await
-        .expect("patch");
+    let patched = maps.patch("settings", &PatchParams::default(), &patch).await.expect("patch");
     let data = patched.data.unwrap();
     assert_eq!((data["a"].as_str(), data["b"].as_str()), ("1", "2"));
 }
@@ -113,13 +87,9 @@ async fn a_patch_carrying_a_stale_resource_version_conflicts() {
     let server = server().await;
     let created = web(&server).await;
     let api = widgets(&server, "default");
-    api.patch(
-        "web",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"image": "nginx:2"}})),
-    )
-    .await
-    .expect("first");
+    api.patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"image": "nginx:2"}})))
+        .await
+        .expect("first");
     let stale = Patch::Merge(
         json!({"metadata": {"resourceVersion": rv(&created).to_string()}, "spec": {"image": "nginx:3"}}),
     );
@@ -132,11 +102,7 @@ async fn patching_a_missing_object_is_404() {
     let server = server().await;
     let status = api_error(
         widgets(&server, "default")
-            .patch(
-                "ghost",
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {}})),
-            )
+            .patch("ghost", &PatchParams::default(), &Patch::Merge(json!({"spec": {}})))
             .await,
     );
     assert_eq!(status.code, 404);

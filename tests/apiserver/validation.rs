@@ -14,14 +14,7 @@ async fn create_raw(
     spec: Value,
 ) -> (u16, http::HeaderMap, Value) {
     let body = json!({"apiVersion": "fixtures.byoc.dev/v1alpha1", "kind": "Widget", "metadata": {"name": "bad"}, "spec": spec});
-    raw(
-        server,
-        "POST",
-        &format!("{WIDGETS}{query}"),
-        "application/json",
-        Some(body),
-    )
-    .await
+    raw(server, "POST", &format!("{WIDGETS}{query}"), "application/json", Some(body)).await
 }
 
 #[tokio::test]
@@ -63,13 +56,7 @@ async fn schema_violations_are_rejected_with_422_and_one_cause_per_field() {
             "Invalid value: \"NGINX!\": spec.image in body should match '^[a-z0-9./:-]+$'",
             "pattern",
         ),
-        (
-            json!({}),
-            "spec.image",
-            "FieldValueRequired",
-            "Required value",
-            "required",
-        ),
+        (json!({}), "spec.image", "FieldValueRequired", "Required value", "required"),
         (
             json!({"image": "nginx", "ports": [{"port": 1}, {"port": 2}, {"port": 3}, {"port": 4}]}),
             "spec.ports",
@@ -126,10 +113,7 @@ async fn the_invalid_message_names_the_kind_group_object_and_field() {
 async fn defaults_are_applied_on_create() {
     let server = server().await;
     let created = widgets(&server, "default")
-        .create(
-            &PostParams::default(),
-            &widget("web", json!({"image": "nginx"})),
-        )
+        .create(&PostParams::default(), &widget("web", json!({"image": "nginx"})))
         .await
         .expect("create");
     assert_eq!(created.data["spec"]["replicas"], 1);
@@ -158,17 +142,11 @@ async fn preserve_unknown_fields_keeps_arbitrary_data() {
     let created = widgets(&server, "default")
         .create(
             &PostParams::default(),
-            &widget(
-                "web",
-                json!({"image": "nginx", "extra": {"anything": {"goes": [1, 2]}}}),
-            ),
+            &widget("web", json!({"image": "nginx", "extra": {"anything": {"goes": [1, 2]}}})),
         )
         .await
         .expect("create");
-    assert_eq!(
-        created.data["spec"]["extra"],
-        json!({"anything": {"goes": [1, 2]}})
-    );
+    assert_eq!(created.data["spec"]["extra"], json!({"anything": {"goes": [1, 2]}}));
 }
 
 #[tokio::test]
@@ -178,44 +156,26 @@ async fn unknown_fields_are_pruned_with_a_warning_by_default_and_rejected_when_s
         create_raw(&server, "", json!({"image": "nginx", "bogus": 1})).await;
     assert_eq!(code, 201);
     assert_eq!(body["spec"].get("bogus"), None);
-    let warning = headers
-        .get("warning")
-        .and_then(|w| w.to_str().ok())
-        .unwrap_or_default();
+    let warning = headers.get("warning").and_then(|w| w.to_str().ok()).unwrap_or_default();
     assert_eq!(warning, "299 - \"unknown field \\\"spec.bogus\\\"\"");
-    let (code, _, body) = create_raw(
-        &server,
-        "?fieldValidation=Strict",
-        json!({"image": "nginx", "bogus": 1}),
-    )
-    .await;
+    let (code, _, body) =
+        create_raw(&server, "?fieldValidation=Strict", json!({"image": "nginx", "bogus": 1})).await;
     assert_eq!(code, 400);
     assert_eq!(
         body["message"],
         "Widget in version \"v1alpha1\" cannot be handled as a Widget: strict decoding error: unknown field \"spec.bogus\""
     );
-    let (code, headers, _) = create_raw(
-        &server,
-        "?fieldValidation=Ignore",
-        json!({"image": "nginx", "bogus": 1}),
-    )
-    .await;
-    assert_eq!(
-        code, 409,
-        "the pruned object was created by the first request"
-    );
+    let (code, headers, _) =
+        create_raw(&server, "?fieldValidation=Ignore", json!({"image": "nginx", "bogus": 1})).await;
+    assert_eq!(code, 409, "the pruned object was created by the first request");
     assert!(headers.get("warning").is_none());
 }
 
 #[tokio::test]
 async fn a_failing_cel_rule_is_reported_with_its_message() {
     let server = server().await;
-    let (code, _, body) = create_raw(
-        &server,
-        "",
-        json!({"image": "nginx", "ingress": {"port": 443}}),
-    )
-    .await;
+    let (code, _, body) =
+        create_raw(&server, "", json!({"image": "nginx", "ingress": {"port": 443}})).await;
     assert_eq!(code, 422, "{body}");
     assert_eq!(
         body["message"],
@@ -241,32 +201,22 @@ async fn a_cel_transition_rule_with_old_self_makes_a_field_immutable() {
         "Widget.fixtures.byoc.dev \"web\" is invalid: spec.region: Invalid value: \"object\": region is immutable"
     );
     let unrelated = Patch::Merge(json!({"spec": {"image": "nginx:2"}}));
-    api.patch("web", &PatchParams::default(), &unrelated)
-        .await
-        .expect("other fields stay mutable");
+    api.patch("web", &PatchParams::default(), &unrelated).await.expect("other fields stay mutable");
 }
 
 #[tokio::test]
 async fn duplicate_keys_in_a_list_map_are_rejected() {
     let server = server().await;
     let api = widgets(&server, "default");
-    api.create(
-        &PostParams::default(),
-        &widget("web", json!({"image": "nginx"})),
-    )
-    .await
-    .expect("create");
+    api.create(&PostParams::default(), &widget("web", json!({"image": "nginx"})))
+        .await
+        .expect("create");
     let condition = json!({"type": "Ready", "status": "True"});
     let patch = Patch::Merge(json!({"status": {"conditions": [condition.clone(), condition]}}));
-    let status = api_error(
-        api.patch_status("web", &PatchParams::default(), &patch)
-            .await,
-    );
+    let status = api_error(api.patch_status("web", &PatchParams::default(), &patch).await);
     assert_eq!(status.code, 422);
     assert!(
-        status
-            .message
-            .contains("status.conditions[1]: Duplicate value: {\"type\":\"Ready\"}"),
+        status.message.contains("status.conditions[1]: Duplicate value: {\"type\":\"Ready\"}"),
         "{}",
         status.message
     );
@@ -277,10 +227,7 @@ async fn names_that_are_not_dns_subdomains_are_rejected() {
     let server = server().await;
     let status = api_error(
         widgets(&server, "default")
-            .create(
-                &PostParams::default(),
-                &widget("Web_1", json!({"image": "nginx"})),
-            )
+            .create(&PostParams::default(), &widget("Web_1", json!({"image": "nginx"})))
             .await,
     );
     assert_eq!(status.code, 422);

@@ -14,10 +14,7 @@ use crate::common::{rv, server, widget, widgets};
 type Events = std::pin::Pin<Box<dyn Stream<Item = kube::Result<WatchEvent<DynamicObject>>> + Send>>;
 
 async fn open(api: &kube::Api<DynamicObject>, params: &WatchParams, version: &str) -> Events {
-    api.watch(params, version)
-        .await
-        .expect("watch opens")
-        .boxed()
+    api.watch(params, version).await.expect("watch opens").boxed()
 }
 
 /// The next event as ("ADDED", name) etc., failing after 5 s.
@@ -44,20 +41,10 @@ fn quiet() -> WatchParams {
 async fn a_watch_without_resource_version_starts_with_synthetic_added_events() {
     let server = server().await;
     let api = widgets(&server, "default");
-    api.create(
-        &PostParams::default(),
-        &widget("a", json!({"image": "nginx"})),
-    )
-    .await
-    .expect("a");
+    api.create(&PostParams::default(), &widget("a", json!({"image": "nginx"}))).await.expect("a");
     let mut events = open(&api, &quiet(), "0").await;
     assert_eq!(next(&mut events).await, ("ADDED".into(), "a".into()));
-    api.create(
-        &PostParams::default(),
-        &widget("b", json!({"image": "nginx"})),
-    )
-    .await
-    .expect("b");
+    api.create(&PostParams::default(), &widget("b", json!({"image": "nginx"}))).await.expect("b");
     assert_eq!(next(&mut events).await, ("ADDED".into(), "b".into()));
 }
 
@@ -66,22 +53,13 @@ async fn a_watch_from_a_resource_version_replays_only_later_events() {
     let server = server().await;
     let api = widgets(&server, "default");
     let a = api
-        .create(
-            &PostParams::default(),
-            &widget("a", json!({"image": "nginx"})),
-        )
+        .create(&PostParams::default(), &widget("a", json!({"image": "nginx"})))
         .await
         .expect("a");
-    api.patch(
-        "a",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"image": "httpd"}})),
-    )
-    .await
-    .expect("patch");
-    api.delete("a", &DeleteParams::default())
+    api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"spec": {"image": "httpd"}})))
         .await
-        .expect("delete");
+        .expect("patch");
+    api.delete("a", &DeleteParams::default()).await.expect("delete");
     let mut events = open(&api, &quiet(), &rv(&a).to_string()).await;
     assert_eq!(next(&mut events).await, ("MODIFIED".into(), "a".into()));
     assert_eq!(next(&mut events).await, ("DELETED".into(), "a".into()));
@@ -92,31 +70,16 @@ async fn watch_from_compacted_resource_version_gets_410_expired() {
     let server = server().await;
     let api = widgets(&server, "default");
     let a = api
-        .create(
-            &PostParams::default(),
-            &widget("a", json!({"image": "nginx"})),
-        )
+        .create(&PostParams::default(), &widget("a", json!({"image": "nginx"})))
         .await
         .expect("a");
-    api.create(
-        &PostParams::default(),
-        &widget("b", json!({"image": "nginx"})),
-    )
-    .await
-    .expect("b");
+    api.create(&PostParams::default(), &widget("b", json!({"image": "nginx"}))).await.expect("b");
     server.compact_history();
     let mut events = open(&api, &quiet(), &rv(&a).to_string()).await;
-    assert_eq!(
-        next(&mut events).await,
-        ("ERROR".into(), "410 Expired".into())
-    );
-    let ended = tokio::time::timeout(Duration::from_secs(5), events.next())
-        .await
-        .expect("the stream ends");
-    assert!(
-        ended.is_none(),
-        "the server closes the watch after the error"
-    );
+    assert_eq!(next(&mut events).await, ("ERROR".into(), "410 Expired".into()));
+    let ended =
+        tokio::time::timeout(Duration::from_secs(5), events.next()).await.expect("the stream ends");
+    assert!(ended.is_none(), "the server closes the watch after the error");
 }
 
 #[tokio::test]
@@ -125,19 +88,13 @@ async fn a_bounded_history_expires_versions_that_fell_out_of_it() {
     server.set_history_limit(2);
     let api = widgets(&server, "default");
     let first = api
-        .create(
-            &PostParams::default(),
-            &widget("a", json!({"image": "nginx"})),
-        )
+        .create(&PostParams::default(), &widget("a", json!({"image": "nginx"})))
         .await
         .expect("a");
     for name in ["b", "c", "d"] {
-        api.create(
-            &PostParams::default(),
-            &widget(name, json!({"image": "nginx"})),
-        )
-        .await
-        .expect(name);
+        api.create(&PostParams::default(), &widget(name, json!({"image": "nginx"})))
+            .await
+            .expect(name);
     }
     let mut events = open(&api, &quiet(), &rv(&first).to_string()).await;
     assert_eq!(next(&mut events).await.0, "ERROR");
@@ -146,15 +103,10 @@ async fn a_bounded_history_expires_versions_that_fell_out_of_it() {
 #[tokio::test]
 async fn bookmarks_carry_the_latest_resource_version_when_allowed() {
     let server = server().await;
-    server
-        .faults()
-        .set_bookmark_interval(Duration::from_millis(50));
+    server.faults().set_bookmark_interval(Duration::from_millis(50));
     let api = widgets(&server, "default");
     let a = api
-        .create(
-            &PostParams::default(),
-            &widget("a", json!({"image": "nginx"})),
-        )
+        .create(&PostParams::default(), &widget("a", json!({"image": "nginx"})))
         .await
         .expect("a");
     let mut events = open(&api, &WatchParams::default(), &rv(&a).to_string()).await;
@@ -181,32 +133,17 @@ async fn bookmarks_carry_the_latest_resource_version_when_allowed() {
 async fn a_streaming_list_ends_its_initial_events_with_an_annotated_bookmark() {
     let server = server().await;
     let api = widgets(&server, "default");
-    api.create(
-        &PostParams::default(),
-        &widget("a", json!({"image": "nginx"})),
-    )
-    .await
-    .expect("a");
-    let mut events = api
-        .watch(&WatchParams::streaming_lists(), "")
-        .await
-        .expect("watch")
-        .boxed();
+    api.create(&PostParams::default(), &widget("a", json!({"image": "nginx"}))).await.expect("a");
+    let mut events = api.watch(&WatchParams::streaming_lists(), "").await.expect("watch").boxed();
     assert_eq!(next(&mut events).await, ("ADDED".into(), "a".into()));
     let bookmark = tokio::time::timeout(Duration::from_secs(5), events.next())
         .await
         .unwrap()
         .unwrap()
         .unwrap();
-    let WatchEvent::Bookmark(bookmark) = bookmark else {
-        panic!("expected a bookmark")
-    };
+    let WatchEvent::Bookmark(bookmark) = bookmark else { panic!("expected a bookmark") };
     assert_eq!(
-        bookmark
-            .metadata
-            .annotations
-            .get("k8s.io/initial-events-end")
-            .map(String::as_str),
+        bookmark.metadata.annotations.get("k8s.io/initial-events-end").map(String::as_str),
         Some("true")
     );
 }
@@ -226,21 +163,12 @@ async fn a_watch_ends_after_timeout_seconds() {
 async fn a_filtered_watch_sees_objects_enter_and_leave_its_selector() {
     let server = server().await;
     let api = widgets(&server, "default");
-    api.create(
-        &PostParams::default(),
-        &widget("a", json!({"image": "nginx"})),
-    )
-    .await
-    .expect("a");
+    api.create(&PostParams::default(), &widget("a", json!({"image": "nginx"}))).await.expect("a");
     let mut events = open(&api, &quiet().labels("tier=web"), "0").await;
     let label = |v: serde_json::Value| Patch::Merge(json!({"metadata": {"labels": {"tier": v}}}));
-    api.patch("a", &PatchParams::default(), &label(json!("web")))
-        .await
-        .expect("enter");
+    api.patch("a", &PatchParams::default(), &label(json!("web"))).await.expect("enter");
     assert_eq!(next(&mut events).await, ("ADDED".into(), "a".into()));
-    api.patch("a", &PatchParams::default(), &label(json!("db")))
-        .await
-        .expect("leave");
+    api.patch("a", &PatchParams::default(), &label(json!("db"))).await.expect("leave");
     assert_eq!(next(&mut events).await, ("DELETED".into(), "a".into()));
 }
 
@@ -252,9 +180,7 @@ async fn deleting_an_object_with_a_finalizer_is_seen_as_modified_then_deleted() 
     w.metadata.finalizers = Some(vec!["byoc.dev/cleanup".into()]);
     let created = api.create(&PostParams::default(), &w).await.expect("a");
     let mut events = open(&api, &quiet(), &rv(&created).to_string()).await;
-    api.delete("a", &DeleteParams::default())
-        .await
-        .expect("delete");
+    api.delete("a", &DeleteParams::default()).await.expect("delete");
     assert_eq!(next(&mut events).await, ("MODIFIED".into(), "a".into()));
     api.patch(
         "a",
@@ -279,8 +205,5 @@ async fn the_drop_hook_cuts_open_watches_mid_stream() {
     let outcome = tokio::time::timeout(Duration::from_secs(5), events.next())
         .await
         .expect("the cut is noticed");
-    assert!(
-        matches!(outcome, None | Some(Err(_))),
-        "the stream ends or fails: {outcome:?}"
-    );
+    assert!(matches!(outcome, None | Some(Err(_))), "the stream ends or fails: {outcome:?}");
 }

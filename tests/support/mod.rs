@@ -1,5 +1,5 @@
-//! Shared test support: an in-process Kubernetes API server stand-in. Each test binary uses a
-//! different part of it, hence `dead_code` is allowed.
+//! Shared test support. Each test binary uses a part of it.
+#![allow(dead_code)]
 
-#[allow(dead_code)]
 pub mod apiserver;
+pub mod manifests;

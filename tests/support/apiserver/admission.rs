@@ -44,10 +44,8 @@ pub fn admit(
                     )));
                 }
                 (Verb::Write, FieldValidation::Strict) => {
-                    let fields: Vec<String> = unknown
-                        .iter()
-                        .map(|f| format!("unknown field {f:?}"))
-                        .collect();
+                    let fields: Vec<String> =
+                        unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
                     return Err(ApiError::bad_request(format!(
                         "{} in version {:?} cannot be handled as a {}: strict decoding error: {}",
                         resource.kind,
@@ -67,9 +65,7 @@ pub fn admit(
     let mut causes = validate_metadata(resource, object);
     if let Some(schema) = &resource.schema {
         let schema_causes = schema::validate(schema, object);
-        let blocking = schema_causes
-            .iter()
-            .any(|c| c.reason == "FieldValueTypeInvalid");
+        let blocking = schema_causes.iter().any(|c| c.reason == "FieldValueTypeInvalid");
         causes.extend(schema_causes);
         if blocking {
             causes.push(cel::skipped_cause());
@@ -77,11 +73,7 @@ pub fn admit(
             causes.extend(cel::validate(schema, object, old));
         }
     }
-    if causes.is_empty() {
-        Ok(warnings)
-    } else {
-        Err(ApiError::invalid(&subject, causes))
-    }
+    if causes.is_empty() { Ok(warnings) } else { Err(ApiError::invalid(&subject, causes)) }
 }
 
 fn validate_metadata(resource: &ResourceType, object: &Value) -> Vec<Cause> {

@@ -31,10 +31,8 @@ pub fn prepare(resource: &ResourceType, object: &mut Value, old: Option<&Value>)
             object["status"] = json!({"phase": "Active"});
         }
     } else if is(resource, CRD_GROUP, "customresourcedefinitions") {
-        let conditions = old
-            .and_then(|o| o.pointer("/status/conditions"))
-            .cloned()
-            .unwrap_or_else(|| {
+        let conditions =
+            old.and_then(|o| o.pointer("/status/conditions")).cloned().unwrap_or_else(|| {
                 let now = meta::now();
                 json!([
                     {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
@@ -70,10 +68,7 @@ pub fn validate(resource: &ResourceType, object: &Value) -> Result<(), ApiError>
     let name = meta::name(object).unwrap_or_default();
     let subject = resource.subject(name);
     let types = types_from_crd(object).map_err(|why| {
-        ApiError::invalid(
-            &subject,
-            vec![invalid_cause("spec", &json!("object"), &why)],
-        )
+        ApiError::invalid(&subject, vec![invalid_cause("spec", &json!("object"), &why)])
     })?;
     if let Some(first) = types.first() {
         let expected = format!("{}.{}", first.plural, first.group);
@@ -124,22 +119,12 @@ pub fn after_remove(state: &mut State, key: &ObjectKey, object: &Value) {
     if !(key.group == CRD_GROUP && key.plural == "customresourcedefinitions") {
         return;
     }
-    let group = object
-        .pointer("/spec/group")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let plural = object
-        .pointer("/spec/names/plural")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let group = object.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default();
+    let plural = object.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default();
     let (group, plural) = (group.to_string(), plural.to_string());
     state.registry.unregister(&group, &plural);
-    let doomed: Vec<ObjectKey> = state
-        .objects
-        .keys()
-        .filter(|k| k.group == group && k.plural == plural)
-        .cloned()
-        .collect();
+    let doomed: Vec<ObjectKey> =
+        state.objects.keys().filter(|k| k.group == group && k.plural == plural).cloned().collect();
     for key in doomed {
         state.remove(&key);
     }

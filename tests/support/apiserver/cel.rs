@@ -62,13 +62,9 @@ fn without_metadata(schema: &Value) -> Value {
 
 /// The `type` of the schema node that declares `rule`, used as the reported bad value.
 fn rule_node_type<'a>(schema: &'a Value, rule: &str) -> Option<&'a str> {
-    let declares = schema
-        .get("x-kubernetes-validations")
-        .and_then(Value::as_array)
-        .is_some_and(|rules| {
-            rules
-                .iter()
-                .any(|r| r.get("rule").and_then(Value::as_str) == Some(rule))
+    let declares =
+        schema.get("x-kubernetes-validations").and_then(Value::as_array).is_some_and(|rules| {
+            rules.iter().any(|r| r.get("rule").and_then(Value::as_str) == Some(rule))
         });
     if declares {
         return schema.get("type").and_then(Value::as_str);

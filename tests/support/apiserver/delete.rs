@@ -20,10 +20,7 @@ pub fn delete(state: &mut State, target: &Target, req: &Request) -> Result<Reply
     let name = target.name.clone().unwrap_or_default();
     let subject = resource.subject(&name);
     let key = key_for(target, &name);
-    let old = state
-        .get(&key)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(&subject))?;
+    let old = state.get(&key).cloned().ok_or_else(|| ApiError::not_found(&subject))?;
     let options: Value = if req.body.is_empty() {
         json!({})
     } else {
@@ -62,11 +59,8 @@ fn check_preconditions(
     old: &Value,
     subject: &super::status::Subject,
 ) -> Result<(), ApiError> {
-    let precondition = |field: &str| {
-        options
-            .pointer(&format!("/preconditions/{field}"))
-            .and_then(Value::as_str)
-    };
+    let precondition =
+        |field: &str| options.pointer(&format!("/preconditions/{field}")).and_then(Value::as_str);
     if let Some(uid) = precondition("uid") {
         let actual = meta::meta_str(old, "uid").unwrap_or_default();
         if uid != actual {
@@ -149,12 +143,8 @@ fn cascade_delete(state: &mut State, key: &ObjectKey) {
 }
 
 fn terminate_namespace(state: &mut State, namespace: &str) {
-    let contents: Vec<ObjectKey> = state
-        .objects
-        .keys()
-        .filter(|k| k.namespace == namespace)
-        .cloned()
-        .collect();
+    let contents: Vec<ObjectKey> =
+        state.objects.keys().filter(|k| k.namespace == namespace).cloned().collect();
     for key in contents {
         cascade_delete(state, &key);
     }
@@ -229,12 +219,7 @@ pub fn delete_collection(
         .objects
         .iter()
         .filter(|(k, _)| k.group == resource.group && k.plural == resource.plural)
-        .filter(|(k, _)| {
-            target
-                .namespace
-                .as_ref()
-                .is_none_or(|ns| k.namespace == *ns)
-        })
+        .filter(|(k, _)| target.namespace.as_ref().is_none_or(|ns| k.namespace == *ns))
         .filter(|(_, o)| selectors.matches(o))
         .map(|(k, _)| k.clone())
         .collect();

@@ -61,16 +61,7 @@ pub fn group(registry: &Registry, name: &str) -> Option<Value> {
 }
 
 fn verbs() -> Value {
-    json!([
-        "create",
-        "delete",
-        "deletecollection",
-        "get",
-        "list",
-        "patch",
-        "update",
-        "watch"
-    ])
+    json!(["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"])
 }
 
 fn resource_entries(resource: &ResourceType) -> Vec<Value> {
@@ -116,11 +107,8 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<
     if resources.is_empty() {
         return None;
     }
-    let group_version = if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    };
+    let group_version =
+        if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
     let entries: Vec<Value> = resources.into_iter().flat_map(resource_entries).collect();
     Some(json!({
         "kind": "APIResourceList",

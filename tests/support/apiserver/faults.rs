@@ -71,11 +71,7 @@ impl Faults {
 
     /// Answers the next `count` requests with `fault`.
     pub fn fail_next(&self, count: usize, fault: Fault) {
-        self.lock().rules.push(Rule {
-            remaining: count,
-            fault,
-            matcher: None,
-        });
+        self.lock().rules.push(Rule { remaining: count, fault, matcher: None });
     }
 
     /// Answers the next `count` requests for which `matches(method, path_and_query)` holds.
@@ -85,11 +81,7 @@ impl Faults {
         fault: Fault,
         matches: impl Fn(&Method, &str) -> bool + Send + Sync + 'static,
     ) {
-        self.lock().rules.push(Rule {
-            remaining: count,
-            fault,
-            matcher: Some(Arc::new(matches)),
-        });
+        self.lock().rules.push(Rule { remaining: count, fault, matcher: Some(Arc::new(matches)) });
     }
 
     /// Delays every request by `latency` before it is handled.
@@ -112,9 +104,7 @@ impl Faults {
     }
 
     pub(super) fn bookmark_interval(&self) -> Duration {
-        self.lock()
-            .bookmark_interval
-            .unwrap_or(DEFAULT_BOOKMARK_INTERVAL)
+        self.lock().bookmark_interval.unwrap_or(DEFAULT_BOOKMARK_INTERVAL)
     }
 
     pub(super) fn watch_drops(&self) -> watch::Receiver<u64> {
@@ -137,9 +127,9 @@ impl Faults {
         inner.rules.retain(|r| r.remaining > 0);
         Some(match fault {
             Fault::InternalError => ApiError::internal("injected fault"),
-            Fault::TooManyRequests {
-                retry_after_seconds,
-            } => ApiError::too_many_requests(retry_after_seconds),
+            Fault::TooManyRequests { retry_after_seconds } => {
+                ApiError::too_many_requests(retry_after_seconds)
+            }
             Fault::Conflict => ApiError::new(
                 409,
                 "Conflict",

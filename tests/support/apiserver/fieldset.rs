@@ -86,10 +86,7 @@ fn is_atomic_map(schema: Option<&Value>) -> bool {
 }
 
 fn list_type(schema: Option<&Value>) -> &str {
-    schema
-        .and_then(|s| s.get("x-kubernetes-list-type"))
-        .and_then(Value::as_str)
-        .unwrap_or("atomic")
+    schema.and_then(|s| s.get("x-kubernetes-list-type")).and_then(Value::as_str).unwrap_or("atomic")
 }
 
 fn collect(schema: Option<&Value>, value: &Value, path: Path, set: &mut FieldSet) {
@@ -151,9 +148,7 @@ fn step<'a>(value: &'a Value, element: &str) -> Option<&'a Value> {
     let items = value.as_array()?;
     if let Some(key) = element.strip_prefix("k:") {
         let key: Map<String, Value> = serde_json::from_str(key).ok()?;
-        return items
-            .iter()
-            .find(|item| key.iter().all(|(k, v)| item.get(k) == Some(v)));
+        return items.iter().find(|item| key.iter().all(|(k, v)| item.get(k) == Some(v)));
     }
     if let Some(literal) = element.strip_prefix("v:") {
         let wanted: Value = serde_json::from_str(literal).ok()?;
@@ -202,9 +197,7 @@ fn step_mut<'a>(value: &'a mut Value, element: &str) -> Option<&'a mut Value> {
     let items = value.as_array_mut()?;
     if let Some(key) = element.strip_prefix("k:") {
         let key: Map<String, Value> = serde_json::from_str(key).ok()?;
-        return items
-            .iter_mut()
-            .find(|item| key.iter().all(|(k, v)| item.get(k) == Some(v)));
+        return items.iter_mut().find(|item| key.iter().all(|(k, v)| item.get(k) == Some(v)));
     }
     if let Some(literal) = element.strip_prefix("v:") {
         let wanted: Value = serde_json::from_str(literal).ok()?;
@@ -291,7 +284,5 @@ pub fn path_string(path: &Path) -> String {
 
 /// The set restricted to paths under (or outside) `.status`, for status-subresource resets.
 pub fn split_status(set: &FieldSet) -> (FieldSet, FieldSet) {
-    set.iter()
-        .cloned()
-        .partition(|p| p.first().is_some_and(|f| f == "f:status"))
+    set.iter().cloned().partition(|p| p.first().is_some_and(|f| f == "f:status"))
 }

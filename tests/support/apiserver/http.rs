@@ -37,18 +37,10 @@ impl Request {
         headers: &http::HeaderMap,
         body: Bytes,
     ) -> Self {
-        let (path, query) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
-        let query = form_urlencoded::parse(query.as_bytes())
-            .into_owned()
-            .collect();
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let query = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
         let header = |name: http::header::HeaderName| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string()
+            headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
         };
         Request {
             method,
@@ -63,10 +55,7 @@ impl Request {
     }
 
     pub fn param(&self, key: &str) -> Option<&str> {
-        self.query
-            .get(key)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.query.get(key).map(String::as_str).filter(|v| !v.is_empty())
     }
 
     /// `true` for `?key=true` and `?key=1`.
@@ -95,26 +84,15 @@ impl Request {
             return manager.to_string();
         }
         let program = self.user_agent.split('/').next().unwrap_or_default();
-        if program.is_empty() {
-            "unknown".into()
-        } else {
-            program.to_string()
-        }
+        if program.is_empty() { "unknown".into() } else { program.to_string() }
     }
 
     pub fn wants_table(&self) -> bool {
-        self.accept
-            .split(',')
-            .next()
-            .is_some_and(|first| first.contains("as=Table"))
+        self.accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
     }
 
     pub fn media_type(&self) -> &str {
-        self.content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
+        self.content_type.split(';').next().unwrap_or_default().trim()
     }
 
     /// Decodes a JSON (or, for apply patches, YAML) body.
@@ -131,13 +109,9 @@ impl Request {
             return serde_saphyr::from_str::<Value>(text)
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")));
         }
-        let error = serde_json::from_str::<Value>(text)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        Err(ApiError::bad_request(format!(
-            "error decoding request body: {error}"
-        )))
+        let error =
+            serde_json::from_str::<Value>(text).err().map(|e| e.to_string()).unwrap_or_default();
+        Err(ApiError::bad_request(format!("error decoding request body: {error}")))
     }
 }
 
@@ -156,12 +130,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: u16, value: Value) -> Self {
-        Reply {
-            status,
-            body: Body::Json(value),
-            warnings: Vec::new(),
-            retry_after_seconds: None,
-        }
+        Reply { status, body: Body::Json(value), warnings: Vec::new(), retry_after_seconds: None }
     }
 
     pub fn ok(value: Value) -> Self {
@@ -205,13 +174,8 @@ pub struct Target {
 
 /// Parses `/api/v1/...` or `/apis/{group}/{version}/...` into a `Target`.
 pub fn resolve(registry: &Registry, path: &str) -> Result<Target, ApiError> {
-    let not_found = || {
-        ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )
-    };
+    let not_found =
+        || ApiError::new(404, "NotFound", "the server could not find the requested resource");
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (group, version, rest) = match segments.as_slice() {
         ["api", version, rest @ ..] => ("", *version, rest),
@@ -235,10 +199,7 @@ pub fn resolve(registry: &Registry, path: &str) -> Result<Target, ApiError> {
         [plural, name, sub] => (*plural, Some(name.to_string()), Some(sub.to_string())),
         _ => return Err(not_found()),
     };
-    let resource = registry
-        .find(group, version, plural)
-        .cloned()
-        .ok_or_else(not_found)?;
+    let resource = registry.find(group, version, plural).cloned().ok_or_else(not_found)?;
     if namespace.is_some() && !resource.namespaced {
         return Err(not_found());
     }
@@ -247,10 +208,5 @@ pub fn resolve(registry: &Registry, path: &str) -> Result<Target, ApiError> {
     {
         return Err(not_found());
     }
-    Ok(Target {
-        resource,
-        namespace,
-        name,
-        subresource,
-    })
+    Ok(Target { resource, namespace, name, subresource })
 }

@@ -7,9 +7,7 @@ use super::status::{Cause, invalid_cause, required_cause};
 
 /// RFC 3339 with second precision, as `metav1.Time` serialises.
 pub fn now() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 pub fn metadata(object: &Value) -> Option<&Map<String, Value>> {
@@ -21,18 +19,12 @@ pub fn metadata_mut(object: &mut Value) -> &mut Map<String, Value> {
     if !object.is_object() {
         *object = json!({});
     }
-    let map = object
-        .as_object_mut()
-        .expect("object was just made an object");
-    let entry = map
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
+    let map = object.as_object_mut().expect("object was just made an object");
+    let entry = map.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
     if !entry.is_object() {
         *entry = Value::Object(Map::new());
     }
-    entry
-        .as_object_mut()
-        .expect("metadata was just made an object")
+    entry.as_object_mut().expect("metadata was just made an object")
 }
 
 pub fn meta_str<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
@@ -52,21 +44,14 @@ pub fn set_resource_version(object: &mut Value, rv: u64) {
 }
 
 pub fn generation(object: &Value) -> i64 {
-    metadata(object)
-        .and_then(|m| m.get("generation"))
-        .and_then(Value::as_i64)
-        .unwrap_or(0)
+    metadata(object).and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(0)
 }
 
 pub fn finalizers(object: &Value) -> Vec<String> {
     metadata(object)
         .and_then(|m| m.get("finalizers"))
         .and_then(Value::as_array)
-        .map(|f| {
-            f.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|f| f.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
         .unwrap_or_default()
 }
 
@@ -137,19 +122,9 @@ const DNS1123_LABEL: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 pub fn validate_name(name: &str, label_only: bool) -> Vec<Cause> {
     let value = json!(name);
     let (pattern, max, what, example) = if label_only {
-        (
-            DNS1123_LABEL,
-            63,
-            "RFC 1123 label",
-            "'my-name',  or '123-abc'",
-        )
+        (DNS1123_LABEL, 63, "RFC 1123 label", "'my-name',  or '123-abc'")
     } else {
-        (
-            DNS1123_SUBDOMAIN,
-            253,
-            "RFC 1123 subdomain",
-            "'example.com'",
-        )
+        (DNS1123_SUBDOMAIN, 253, "RFC 1123 subdomain", "'example.com'")
     };
     let mut causes = Vec::new();
     if name.len() > max {
@@ -185,9 +160,7 @@ pub fn name_required() -> Cause {
 /// Completes `generateName` with five random-looking characters, as the server does.
 pub fn generate_name(prefix: &str, seed: u64) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut n = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let mut n = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     let mut suffix = String::new();
     for _ in 0..5 {
         suffix.push(ALPHABET[(n % ALPHABET.len() as u64) as usize] as char);

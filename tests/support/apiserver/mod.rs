@@ -79,9 +79,7 @@ impl ApiServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding 127.0.0.1:0 for the stand-in API server");
-        let address = listener
-            .local_addr()
-            .expect("local address of the listener");
+        let address = listener.local_addr().expect("local address of the listener");
         let (notify_tx, notify_rx) = notify::channel(0);
         let mut state = State::new(notify_tx);
         state.seed_namespace("default");
@@ -102,12 +100,7 @@ impl ApiServer {
             address.port()
         ));
         std::fs::create_dir_all(&dir).expect("creating the stand-in's temp dir");
-        let server = ApiServer {
-            shared,
-            address,
-            dir,
-            accept,
-        };
+        let server = ApiServer { shared, address, dir, accept };
         std::fs::write(server.kubeconfig_path(), server.kubeconfig())
             .expect("writing the stand-in's kubeconfig");
         server
@@ -235,16 +228,9 @@ async fn handle(
     req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<ResponseBody>, Infallible> {
     let (parts, body) = req.into_parts();
-    let bytes = body
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
+    let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let path_and_query =
+        parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
     let latency = shared.faults.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -254,9 +240,7 @@ async fn handle(
         Some(error) => error.into(),
         None => router::dispatch(&shared, &request),
     };
-    shared
-        .faults
-        .log(&parts.method, &path_and_query, reply.status);
+    shared.faults.log(&parts.method, &path_and_query, reply.status);
     Ok(to_response(reply))
 }
 
@@ -272,15 +256,11 @@ fn to_response(reply: Reply) -> hyper::Response<ResponseBody> {
     let (content_type, body): (&str, ResponseBody) = match reply.body {
         Body::Json(value) => (
             "application/json",
-            Full::new(Bytes::from(value.to_string()))
-                .map_err(|never| match never {})
-                .boxed(),
+            Full::new(Bytes::from(value.to_string())).map_err(|never| match never {}).boxed(),
         ),
         Body::Text(text) => (
             "text/plain; charset=utf-8",
-            Full::new(Bytes::from(text))
-                .map_err(|never| match never {})
-                .boxed(),
+            Full::new(Bytes::from(text)).map_err(|never| match never {}).boxed(),
         ),
         Body::Stream(receiver) => {
             let frames = futures::stream::unfold(receiver, |mut rx| async move {
@@ -289,14 +269,7 @@ fn to_response(reply: Reply) -> hyper::Response<ResponseBody> {
             ("application/json", StreamBody::new(frames).boxed())
         }
     };
-    builder
-        .header("Content-Type", content_type)
-        .body(body)
-        .unwrap_or_else(|_| {
-            hyper::Response::new(
-                Full::new(Bytes::new())
-                    .map_err(|never| match never {})
-                    .boxed(),
-            )
-        })
+    builder.header("Content-Type", content_type).body(body).unwrap_or_else(|_| {
+        hyper::Response::new(Full::new(Bytes::new()).map_err(|never| match never {}).boxed())
+    })
 }

@@ -17,11 +17,7 @@ fn hash_of(text: &str) -> String {
 }
 
 fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() {
-        format!("api/{version}")
-    } else {
-        format!("apis/{group}/{version}")
-    }
+    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
 }
 
 pub fn index(registry: &Registry) -> Value {
@@ -44,12 +40,7 @@ fn schema_name(resource: &ResourceType) -> String {
     let group = if resource.group.is_empty() {
         "io.k8s.api.core".to_string()
     } else if resource.is_custom {
-        resource
-            .group
-            .split('.')
-            .rev()
-            .collect::<Vec<_>>()
-            .join(".")
+        resource.group.split('.').rev().collect::<Vec<_>>().join(".")
     } else {
         let short = resource.group.split('.').next().unwrap_or_default();
         format!("io.k8s.api.{short}")
@@ -97,11 +88,8 @@ fn operation(resource: &ResourceType, action: &str, reference: &Value) -> Value 
             op["requestBody"] = json!({"content": content});
         }
         "put" | "post" => {
-            op["parameters"] = json!([
-                query("dryRun"),
-                query("fieldManager"),
-                query("fieldValidation")
-            ]);
+            op["parameters"] =
+                json!([query("dryRun"), query("fieldManager"), query("fieldValidation")]);
             op["requestBody"] = json!({"content": {"application/json": {"schema": reference}}});
         }
         _ => {}
@@ -124,10 +112,7 @@ fn object_schema(resource: &ResourceType) -> Value {
                 json!({"allOf": [{"$ref": format!("#/components/schemas/{OBJECT_META}")}], "default": {}}),
             );
         }
-        map.insert(
-            "x-kubernetes-group-version-kind".into(),
-            json!([gvk(resource)]),
-        );
+        map.insert("x-kubernetes-group-version-kind".into(), json!([gvk(resource)]));
     }
     schema
 }
@@ -144,11 +129,7 @@ pub fn document(registry: &Registry, group: &str, version: &str) -> Value {
         let reference = json!({"$ref": format!("#/components/schemas/{name}")});
         schemas.insert(name, object_schema(resource));
         let prefix = if resource.namespaced {
-            format!(
-                "/{}/namespaces/{{namespace}}/{}",
-                gv_path(group, version),
-                resource.plural
-            )
+            format!("/{}/namespaces/{{namespace}}/{}", gv_path(group, version), resource.plural)
         } else {
             format!("/{}/{}", gv_path(group, version), resource.plural)
         };

@@ -70,15 +70,7 @@ pub fn patch(state: &mut State, target: &Target, req: &Request) -> Result<Reply,
         )));
     }
     let manager = req.manager();
-    write::update(
-        state,
-        target,
-        req,
-        old,
-        patched,
-        Ownership::Update(&manager),
-        false,
-    )
+    write::update(state, target, req, old, patched, Ownership::Update(&manager), false)
 }
 
 /// `PatchOptions` validation: apply needs `fieldManager`; `force` is apply-only.
@@ -123,22 +115,13 @@ fn apply(
     let name = target.name.clone().unwrap_or_default();
     let applied = req.body_value()?;
     if !applied.is_object() {
-        return Err(ApiError::bad_request(
-            "the applied configuration must be an object",
-        ));
+        return Err(ApiError::bad_request("the applied configuration must be an object"));
     }
-    for (field, wanted) in [
-        ("apiVersion", resource.api_version()),
-        ("kind", resource.kind.clone()),
-    ] {
-        let actual = applied
-            .get(field)
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+    for (field, wanted) in [("apiVersion", resource.api_version()), ("kind", resource.kind.clone())]
+    {
+        let actual = applied.get(field).and_then(Value::as_str).unwrap_or_default();
         if actual.is_empty() {
-            return Err(ApiError::bad_request(format!(
-                "{field} must be set in an apply patch"
-            )));
+            return Err(ApiError::bad_request(format!("{field} must be set in an apply patch")));
         }
         if actual != wanted {
             return Err(ApiError::bad_request(format!(
@@ -172,13 +155,8 @@ fn apply(
             if !subresource.is_empty() {
                 return Err(ApiError::not_found(&resource.subject(&name)));
             }
-            let mut merged = ssa::apply(
-                resource.schema.as_ref(),
-                &json!({}),
-                &pruned,
-                &writer,
-                force,
-            )?;
+            let mut merged =
+                ssa::apply(resource.schema.as_ref(), &json!({}), &pruned, &writer, force)?;
             meta::metadata_mut(&mut merged).insert("name".into(), json!(name));
             write::create(state, target, req, merged, Ownership::Applied)
         }

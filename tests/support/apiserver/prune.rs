@@ -64,10 +64,7 @@ fn prune_metadata(meta: &mut Map<String, Value>, unknown: &mut Vec<String>) {
 }
 
 fn preserves_unknown(schema: &Value) -> bool {
-    schema
-        .get("x-kubernetes-preserve-unknown-fields")
-        .and_then(Value::as_bool)
-        == Some(true)
+    schema.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true)
 }
 
 fn is_nullable(schema: &Value) -> bool {
@@ -87,28 +84,19 @@ pub fn property_schema<'a>(schema: &'a Value, key: &str) -> Option<&'a Value> {
 }
 
 fn prune_node(schema: &Value, value: &mut Value, path: &str, unknown: &mut Vec<String>) {
-    if schema
-        .get("x-kubernetes-int-or-string")
-        .and_then(Value::as_bool)
-        == Some(true)
-    {
+    if schema.get("x-kubernetes-int-or-string").and_then(Value::as_bool) == Some(true) {
         return;
     }
     match value {
         Value::Object(map) => {
-            if schema
-                .get("x-kubernetes-embedded-resource")
-                .and_then(Value::as_bool)
-                == Some(true)
+            if schema.get("x-kubernetes-embedded-resource").and_then(Value::as_bool) == Some(true)
                 && let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut)
             {
                 prune_metadata(meta, unknown);
             }
             let preserve = preserves_unknown(schema);
-            let embedded = schema
-                .get("x-kubernetes-embedded-resource")
-                .and_then(Value::as_bool)
-                == Some(true);
+            let embedded =
+                schema.get("x-kubernetes-embedded-resource").and_then(Value::as_bool) == Some(true);
             let mut removed = Vec::new();
             for (key, child_value) in map.iter_mut() {
                 match property_schema(schema, key) {

@@ -21,10 +21,7 @@ pub fn get(state: &State, target: &Target, req: &Request) -> Result<Reply, ApiEr
         .ok_or_else(|| ApiError::not_found(&resource.subject(&name)))?;
     let object = present(resource, object);
     if req.wants_table() {
-        let rv = object
-            .pointer("/metadata/resourceVersion")
-            .cloned()
-            .unwrap_or_default();
+        let rv = object.pointer("/metadata/resourceVersion").cloned().unwrap_or_default();
         let include = req.param("includeObject").unwrap_or("Metadata");
         return Ok(Reply::ok(table::table(
             resource,
@@ -65,22 +62,11 @@ fn decode_continue(token: &str) -> Result<Continue, ApiError> {
             "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
         )
     };
-    let bytes = base64::engine::general_purpose::URL_SAFE
-        .decode(token)
-        .map_err(|_| invalid())?;
+    let bytes = base64::engine::general_purpose::URL_SAFE.decode(token).map_err(|_| invalid())?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    let resource_version = value
-        .get("rv")
-        .and_then(Value::as_u64)
-        .ok_or_else(invalid)?;
-    let start = value
-        .get("start")
-        .and_then(Value::as_str)
-        .ok_or_else(invalid)?;
-    Ok(Continue {
-        resource_version,
-        start_after: start.trim_end_matches('\u{0}').to_string(),
-    })
+    let resource_version = value.get("rv").and_then(Value::as_u64).ok_or_else(invalid)?;
+    let start = value.get("start").and_then(Value::as_str).ok_or_else(invalid)?;
+    Ok(Continue { resource_version, start_after: start.trim_end_matches('\u{0}').to_string() })
 }
 
 pub fn list(state: &State, target: &Target, req: &Request) -> Result<Reply, ApiError> {
@@ -104,38 +90,24 @@ pub fn list(state: &State, target: &Target, req: &Request) -> Result<Reply, ApiE
         }
         None => None,
     };
-    let list_rv = continued
-        .as_ref()
-        .map(|c| c.resource_version)
-        .unwrap_or(state.resource_version);
+    let list_rv = continued.as_ref().map(|c| c.resource_version).unwrap_or(state.resource_version);
     let matching: Vec<(String, Value)> = state
         .objects
         .iter()
         .filter(|(k, _)| k.group == resource.group && k.plural == resource.plural)
-        .filter(|(k, _)| {
-            target
-                .namespace
-                .as_ref()
-                .is_none_or(|ns| k.namespace == *ns)
-        })
+        .filter(|(k, _)| target.namespace.as_ref().is_none_or(|ns| k.namespace == *ns))
         .filter(|(_, o)| selectors.matches(o))
         .filter(|(k, _)| {
             continued.as_ref().is_none_or(|c| {
-                let (ns, name) = c
-                    .start_after
-                    .split_once('/')
-                    .unwrap_or(("", &c.start_after));
+                let (ns, name) = c.start_after.split_once('/').unwrap_or(("", &c.start_after));
                 (k.namespace.as_str(), k.name.as_str()) > (ns, name)
             })
         })
         .map(|(k, o)| (format!("{}/{}", k.namespace, k.name), o.clone()))
         .collect();
     let total = matching.len();
-    let page: Vec<(String, Value)> = if limit > 0 {
-        matching.into_iter().take(limit).collect()
-    } else {
-        matching
-    };
+    let page: Vec<(String, Value)> =
+        if limit > 0 { matching.into_iter().take(limit).collect() } else { matching };
     let mut list_meta = json!({"resourceVersion": list_rv.to_string()});
     if limit > 0
         && total > page.len()
@@ -144,15 +116,10 @@ pub fn list(state: &State, target: &Target, req: &Request) -> Result<Reply, ApiE
         list_meta["continue"] = json!(encode_continue(list_rv, last_key));
         list_meta["remainingItemCount"] = json!(total - page.len());
     }
-    let items: Vec<Value> = page
-        .into_iter()
-        .map(|(_, o)| present(resource, o))
-        .collect();
+    let items: Vec<Value> = page.into_iter().map(|(_, o)| present(resource, o)).collect();
     if req.wants_table() {
         let include = req.param("includeObject").unwrap_or("Metadata");
-        return Ok(Reply::ok(table::table(
-            resource, &items, list_meta, include,
-        )));
+        return Ok(Reply::ok(table::table(resource, &items, list_meta, include)));
     }
     Ok(Reply::ok(json!({
         "kind": format!("{}List", resource.kind),

@@ -139,9 +139,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
     crds.status_subresource = true;
     crds.tracks_generation = true;
     crds.allow_unconditional_update = false;
-    vec![
-        namespaces, configmaps, secrets, events, new_events, leases, crds,
-    ]
+    vec![namespaces, configmaps, secrets, events, new_events, leases, crds]
 }
 
 /// One resource type per served version of a CRD. Errors name what the CRD lacks.
@@ -159,10 +157,8 @@ pub fn types_from_crd(crd: &Value) -> Result<Vec<ResourceType>, String> {
     };
     let short_names = strings_at(names, "shortNames");
     let categories = strings_at(names, "categories");
-    let versions = spec
-        .get("versions")
-        .and_then(Value::as_array)
-        .ok_or("spec.versions is required")?;
+    let versions =
+        spec.get("versions").and_then(Value::as_array).ok_or("spec.versions is required")?;
     let mut types = Vec::new();
     for version in versions {
         if version.get("served").and_then(Value::as_bool) != Some(true) {
@@ -234,12 +230,7 @@ fn strings_at(value: &Value, key: &str) -> Vec<String> {
     value
         .get(key)
         .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|items| items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect())
         .unwrap_or_default()
 }
 
@@ -251,15 +242,11 @@ pub struct Registry {
 
 impl Registry {
     pub fn with_builtins() -> Self {
-        Registry {
-            types: builtin_types(),
-        }
+        Registry { types: builtin_types() }
     }
 
     pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
-        self.types
-            .iter()
-            .find(|t| t.group == group && t.version == version && t.plural == plural)
+        self.types.iter().find(|t| t.group == group && t.version == version && t.plural == plural)
     }
 
     /// Replaces every type of the CRD's group/resource with `types`.
@@ -269,8 +256,7 @@ impl Registry {
     }
 
     pub fn unregister(&mut self, group: &str, plural: &str) {
-        self.types
-            .retain(|t| !(t.group == group && t.plural == plural && t.is_custom));
+        self.types.retain(|t| !(t.group == group && t.plural == plural && t.is_custom));
     }
 
     /// Groups in first-seen order, each with its versions in first-seen order.
@@ -290,9 +276,6 @@ impl Registry {
     }
 
     pub fn in_group_version(&self, group: &str, version: &str) -> Vec<&ResourceType> {
-        self.types
-            .iter()
-            .filter(|t| t.group == group && t.version == version)
-            .collect()
+        self.types.iter().filter(|t| t.group == group && t.version == version).collect()
     }
 }

@@ -24,11 +24,7 @@ pub fn dispatch(shared: &Arc<Shared>, req: &Request) -> Reply {
 }
 
 fn not_found() -> ApiError {
-    ApiError::new(
-        404,
-        "NotFound",
-        "the server could not find the requested resource",
-    )
+    ApiError::new(404, "NotFound", "the server could not find the requested resource")
 }
 
 fn route(shared: &Arc<Shared>, req: &Request) -> Result<Reply, ApiError> {
@@ -94,10 +90,8 @@ fn resource(shared: &Arc<Shared>, req: &Request) -> Result<Reply, ApiError> {
         }
         (&Method::PUT, Some(name)) => {
             let body = req.body_value()?;
-            let body_name = body
-                .pointer("/metadata/name")
-                .and_then(|n| n.as_str())
-                .unwrap_or_default();
+            let body_name =
+                body.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap_or_default();
             if body_name != name {
                 return Err(ApiError::bad_request(format!(
                     "the name of the object ({body_name}) does not match the name on the URL ({name})"
@@ -108,15 +102,7 @@ fn resource(shared: &Arc<Shared>, req: &Request) -> Result<Reply, ApiError> {
                 .cloned()
                 .ok_or_else(|| ApiError::not_found(&resource.subject(name)))?;
             let manager = req.manager();
-            write::update(
-                &mut state,
-                &target,
-                req,
-                old,
-                body,
-                Ownership::Update(&manager),
-                true,
-            )
+            write::update(&mut state, &target, req, old, body, Ownership::Update(&manager), true)
         }
         (&Method::PATCH, Some(_)) => patch::patch(&mut state, &target, req),
         (&Method::DELETE, Some(_)) if target.subresource.is_none() => {

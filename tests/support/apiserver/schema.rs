@@ -46,11 +46,7 @@ fn flag(schema: &Value, key: &str) -> bool {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
 }
 
 fn validate_node(schema: &Value, value: &Value, path: &str, causes: &mut Vec<Cause>) {
@@ -192,11 +188,7 @@ fn validate_number(schema: &Value, value: &Value, path: &str, causes: &mut Vec<C
         let over = if exclusive_max { n >= max } else { n > max };
         if over {
             let bound = schema.get("maximum").cloned().unwrap_or_default();
-            let relation = if exclusive_max {
-                "less than"
-            } else {
-                "less than or equal to"
-            };
+            let relation = if exclusive_max { "less than" } else { "less than or equal to" };
             let detail = format!("{path} in body should be {relation} {bound}");
             causes.push(invalid_cause(path, value, &detail));
         }
@@ -206,11 +198,7 @@ fn validate_number(schema: &Value, value: &Value, path: &str, causes: &mut Vec<C
         let under = if exclusive_min { n <= min } else { n < min };
         if under {
             let bound = schema.get("minimum").cloned().unwrap_or_default();
-            let relation = if exclusive_min {
-                "greater than"
-            } else {
-                "greater than or equal to"
-            };
+            let relation = if exclusive_min { "greater than" } else { "greater than or equal to" };
             let detail = format!("{path} in body should be {relation} {bound}");
             causes.push(invalid_cause(path, value, &detail));
         }
@@ -270,11 +258,7 @@ pub fn list_map_keys(schema: &Value) -> Vec<String> {
     schema
         .get("x-kubernetes-list-map-keys")
         .and_then(Value::as_array)
-        .map(|keys| {
-            keys.iter()
-                .filter_map(|k| k.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|keys| keys.iter().filter_map(|k| k.as_str().map(str::to_string)).collect())
         .unwrap_or_default()
 }
 

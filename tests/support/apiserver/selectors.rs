@@ -77,9 +77,7 @@ fn valid_key(key: &str) -> Result<String, String> {
     if valid && key.len() <= 316 {
         Ok(key.to_string())
     } else {
-        Err(format!(
-            "unable to parse requirement: invalid label key {key:?}"
-        ))
+        Err(format!("unable to parse requirement: invalid label key {key:?}"))
     }
 }
 
@@ -144,9 +142,7 @@ impl FieldSelector {
             } else if let Some((f, v)) = term.split_once('=') {
                 (f, v, false)
             } else {
-                return Err(format!(
-                    "invalid selector: '{selector}'; can't understand '{term}'"
-                ));
+                return Err(format!("invalid selector: '{selector}'; can't understand '{term}'"));
             };
             let field = field.trim();
             let known = matches!(field, "metadata.name" | "metadata.namespace")

@@ -62,11 +62,7 @@ impl Writer<'_> {
             return set;
         }
         let (status, rest) = split_status(&set);
-        if self.subresource == "status" {
-            status
-        } else {
-            rest
-        }
+        if self.subresource == "status" { status } else { rest }
     }
 }
 
@@ -93,11 +89,8 @@ fn entries(object: &Value) -> Vec<Entry> {
 }
 
 fn store_entries(object: &mut Value, entries: Vec<Entry>) {
-    let list: Vec<Value> = entries
-        .iter()
-        .filter(|e| !e.fields.is_empty())
-        .map(Entry::to_json)
-        .collect();
+    let list: Vec<Value> =
+        entries.iter().filter(|e| !e.fields.is_empty()).map(Entry::to_json).collect();
     let meta = meta::metadata_mut(object);
     if list.is_empty() {
         meta.remove("managedFields");
@@ -114,9 +107,7 @@ pub fn record_update(
     writer: &Writer,
 ) {
     let new_fields = writer.owned_part(fields_of(schema, new));
-    let old_fields = old
-        .map(|o| writer.owned_part(fields_of(schema, o)))
-        .unwrap_or_default();
+    let old_fields = old.map(|o| writer.owned_part(fields_of(schema, o))).unwrap_or_default();
     let changed: FieldSet = new_fields
         .iter()
         .filter(|p| {
@@ -136,15 +127,10 @@ pub fn record_update(
         return;
     }
     for entry in &mut list {
-        entry
-            .fields
-            .retain(|p| !changed.contains(p) && !removed.contains(p));
+        entry.fields.retain(|p| !changed.contains(p) && !removed.contains(p));
     }
     let now = meta::now();
-    match list
-        .iter_mut()
-        .find(|e| e.same_owner(writer.manager, "Update", writer.subresource))
-    {
+    match list.iter_mut().find(|e| e.same_owner(writer.manager, "Update", writer.subresource)) {
         Some(entry) => {
             entry.fields.extend(changed);
             entry.time = now;
@@ -227,16 +213,10 @@ pub fn apply(
             }
         }
     }
-    let previous: FieldSet = list
-        .iter()
-        .find(|e| me(e))
-        .map(|e| e.fields.clone())
-        .unwrap_or_default();
-    let owned_by_others: FieldSet = list
-        .iter()
-        .filter(|e| !me(e))
-        .flat_map(|e| e.fields.iter().cloned())
-        .collect();
+    let previous: FieldSet =
+        list.iter().find(|e| me(e)).map(|e| e.fields.clone()).unwrap_or_default();
+    let owned_by_others: FieldSet =
+        list.iter().filter(|e| !me(e)).flat_map(|e| e.fields.iter().cloned()).collect();
     let mut abandoned: Vec<&Path> = previous
         .iter()
         .filter(|p| !applied_fields.contains(*p) && !owned_by_others.contains(*p))
@@ -309,9 +289,8 @@ pub fn refresh_last_applied(merged: &mut Value, applied: &Value, manager: &str) 
         return;
     }
     let mut recorded = applied.clone();
-    if let Some(annotations) = recorded
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
+    if let Some(annotations) =
+        recorded.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut)
     {
         annotations.remove(LAST_APPLIED);
     }
@@ -364,11 +343,7 @@ fn conflict_error(conflicts: &[(String, Path, Entry)]) -> ApiError {
                 }
             }
         }
-        format!(
-            "Apply failed with {} conflicts: {}",
-            conflicts.len(),
-            lines.join("\n")
-        )
+        format!("Apply failed with {} conflicts: {}", conflicts.len(), lines.join("\n"))
     };
     let mut error = ApiError::new(409, "Conflict", message);
     error.details.causes = causes;

@@ -43,12 +43,7 @@ pub struct Subject {
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            code,
-            reason,
-            message: message.into(),
-            details: Box::default(),
-        }
+        ApiError { code, reason, message: message.into(), details: Box::default() }
     }
 
     fn about(mut self, subject: &Subject, kind: String) -> Self {
@@ -63,10 +58,7 @@ impl ApiError {
     }
 
     pub fn not_found(subject: &Subject) -> Self {
-        let message = format!(
-            "{} \"{}\" not found",
-            subject.qualified_resource, subject.name
-        );
+        let message = format!("{} \"{}\" not found", subject.qualified_resource, subject.name);
         let resource = plural_of(subject);
         Self::new(404, "NotFound", message).about(subject, resource)
     }
@@ -82,10 +74,7 @@ impl ApiError {
     }
 
     pub fn already_exists(subject: &Subject) -> Self {
-        let message = format!(
-            "{} \"{}\" already exists",
-            subject.qualified_resource, subject.name
-        );
+        let message = format!("{} \"{}\" already exists", subject.qualified_resource, subject.name);
         let resource = plural_of(subject);
         Self::new(409, "AlreadyExists", message).about(subject, resource)
     }
@@ -146,20 +135,14 @@ impl ApiError {
     }
 
     pub fn forbidden(subject: &Subject, why: &str) -> Self {
-        let message = format!(
-            "{} \"{}\" is forbidden: {why}",
-            subject.qualified_resource, subject.name
-        );
+        let message =
+            format!("{} \"{}\" is forbidden: {why}", subject.qualified_resource, subject.name);
         let resource = plural_of(subject);
         Self::new(403, "Forbidden", message).about(subject, resource)
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(
-            500,
-            "InternalError",
-            format!("Internal error occurred: {}", message.into()),
-        )
+        Self::new(500, "InternalError", format!("Internal error occurred: {}", message.into()))
     }
 
     pub fn too_many_requests(retry_after_seconds: u32) -> Self {
@@ -218,12 +201,7 @@ pub fn expired_watch_event(requested: u64, oldest: u64) -> Value {
 }
 
 fn plural_of(subject: &Subject) -> String {
-    subject
-        .qualified_resource
-        .split('.')
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    subject.qualified_resource.split('.').next().unwrap_or_default().to_string()
 }
 
 /// `spec.x: Invalid value: "y": detail` — the way `field.Error` prints itself.
@@ -269,11 +247,7 @@ pub fn required_cause(field: &str, detail: &str) -> Cause {
     } else {
         format!("Required value: {detail}")
     };
-    Cause {
-        reason: "FieldValueRequired".into(),
-        message,
-        field: field.into(),
-    }
+    Cause { reason: "FieldValueRequired".into(), message, field: field.into() }
 }
 
 pub fn forbidden_cause(field: &str, detail: &str) -> Cause {

@@ -147,13 +147,7 @@ impl State {
         object: Value,
         previous: Option<Value>,
     ) {
-        self.history.push_back(StoredEvent {
-            rv,
-            event_type,
-            key,
-            object,
-            previous,
-        });
+        self.history.push_back(StoredEvent { rv, event_type, key, object, previous });
         while self.history.len() > self.history_limit {
             if let Some(dropped) = self.history.pop_front() {
                 self.window_start = dropped.rv;

@@ -71,10 +71,7 @@ fn cell(column: &PrinterColumn, object: &Value) -> Value {
         return Value::Null;
     };
     match column.type_.as_str() {
-        "integer" => value
-            .as_f64()
-            .map(|n| json!(n as i64))
-            .unwrap_or(Value::Null),
+        "integer" => value.as_f64().map(|n| json!(n as i64)).unwrap_or(Value::Null),
         "number" => value.as_f64().map(|n| json!(n)).unwrap_or(Value::Null),
         "boolean" => value.as_bool().map(|b| json!(b)).unwrap_or(Value::Null),
         "date" => match value.as_str() {

@@ -36,11 +36,7 @@ impl Watch {
         let resource = &self.target.resource;
         event.key.group == resource.group
             && event.key.plural == resource.plural
-            && self
-                .target
-                .namespace
-                .as_ref()
-                .is_none_or(|ns| event.key.namespace == *ns)
+            && self.target.namespace.as_ref().is_none_or(|ns| event.key.namespace == *ns)
     }
 
     /// The event this watcher sees for a stored event, after selector filtering.
@@ -49,10 +45,7 @@ impl Watch {
             return None;
         }
         let now = self.selectors.matches(&event.object);
-        let before = event
-            .previous
-            .as_ref()
-            .is_some_and(|p| self.selectors.matches(p));
+        let before = event.previous.as_ref().is_some_and(|p| self.selectors.matches(p));
         let event_type = match (event.event_type, now, before) {
             (EventType::Modified, true, false) => EventType::Added,
             (EventType::Modified, false, true) => EventType::Deleted,
@@ -67,16 +60,9 @@ impl Watch {
         let Some(include) = &self.table else {
             return json!({"type": event_type, "object": object});
         };
-        let rv = object
-            .pointer("/metadata/resourceVersion")
-            .cloned()
-            .unwrap_or_default();
-        let mut rows = table::table(
-            &self.target.resource,
-            &[object],
-            json!({"resourceVersion": rv}),
-            include,
-        );
+        let rv = object.pointer("/metadata/resourceVersion").cloned().unwrap_or_default();
+        let mut rows =
+            table::table(&self.target.resource, &[object], json!({"resourceVersion": rv}), include);
         if self.headers_sent {
             rows["columnDefinitions"] = json!([]);
         }
@@ -115,9 +101,10 @@ impl Watch {
 pub fn start(shared: Arc<Shared>, target: Target, req: &Request) -> Result<Reply, ApiError> {
     let selectors = selectors(&target, req)?;
     let timeout = match req.param("timeoutSeconds") {
-        Some(text) => Some(Duration::from_secs(text.parse().map_err(|_| {
-            ApiError::bad_request(format!("invalid timeoutSeconds: {text}"))
-        })?)),
+        Some(text) => Some(Duration::from_secs(
+            text.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {text}")))?,
+        )),
         None => None,
     };
     let send_initial = req.param("sendInitialEvents") == Some("true");
@@ -144,11 +131,7 @@ pub fn start(shared: Arc<Shared>, target: Target, req: &Request) -> Result<Reply
         if requested.is_none() || send_initial {
             let resource = &watch.target.resource;
             let current: Vec<Value> = state
-                .list(
-                    &resource.group,
-                    &resource.plural,
-                    watch.target.namespace.as_deref(),
-                )
+                .list(&resource.group, &resource.plural, watch.target.namespace.as_deref())
                 .into_iter()
                 .filter(|o| watch.selectors.matches(o))
                 .cloned()

@@ -119,9 +119,7 @@ pub fn create(
         );
         return Err(ApiError::forbidden(&resource.subject(&name), &why));
     }
-    let managed = meta::metadata(&object)
-        .and_then(|m| m.get("managedFields"))
-        .cloned();
+    let managed = meta::metadata(&object).and_then(|m| m.get("managedFields")).cloned();
     meta::clear_server_fields(&mut object);
     if matches!(ownership, Ownership::Applied)
         && let Some(managed) = managed
@@ -136,11 +134,7 @@ pub fn create(
     }
     builtins::prepare(resource, &mut object, None);
     builtins::validate(resource, &object)?;
-    let verb = if matches!(ownership, Ownership::Applied) {
-        Verb::Apply
-    } else {
-        Verb::Write
-    };
+    let verb = if matches!(ownership, Ownership::Applied) { Verb::Apply } else { Verb::Write };
     let warnings = admission::admit(resource, &mut object, None, req.field_validation()?, verb)?;
     let uid = state.new_uid();
     let metadata = meta::metadata_mut(&mut object);
@@ -162,10 +156,7 @@ pub fn create(
     }
     let stored = state.insert(key, object);
     builtins::after_write(state, resource, &stored);
-    let stored = state
-        .get(&key_for(target, &name))
-        .cloned()
-        .unwrap_or(stored);
+    let stored = state.get(&key_for(target, &name)).cloned().unwrap_or(stored);
     Ok(Reply::json(201, present(resource, stored)).with_warnings(warnings))
 }
 
@@ -223,9 +214,7 @@ pub fn update(
     let subresource = target.subresource.as_deref().unwrap_or_default();
     if subresource == "status" {
         let status = new.get("status").cloned();
-        let managed = meta::metadata(&new)
-            .and_then(|m| m.get("managedFields"))
-            .cloned();
+        let managed = meta::metadata(&new).and_then(|m| m.get("managedFields")).cloned();
         new = old.clone();
         if let Some(map) = new.as_object_mut() {
             match status {
@@ -244,9 +233,7 @@ pub fn update(
             None => map.remove("status"),
         };
     }
-    let managed = meta::metadata(&new)
-        .and_then(|m| m.get("managedFields"))
-        .cloned();
+    let managed = meta::metadata(&new).and_then(|m| m.get("managedFields")).cloned();
     meta::keep_server_fields(&mut new, &old);
     if matches!(ownership, Ownership::Applied)
         && let Some(managed) = managed
@@ -255,10 +242,8 @@ pub fn update(
     }
     if meta::is_deleting(&old) {
         let before = meta::finalizers(&old);
-        let added: Vec<String> = meta::finalizers(&new)
-            .into_iter()
-            .filter(|f| !before.contains(f))
-            .collect();
+        let added: Vec<String> =
+            meta::finalizers(&new).into_iter().filter(|f| !before.contains(f)).collect();
         if !added.is_empty() {
             let detail = format!(
                 "no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
@@ -269,18 +254,8 @@ pub fn update(
     }
     builtins::prepare(resource, &mut new, Some(&old));
     builtins::validate(resource, &new)?;
-    let verb = if matches!(ownership, Ownership::Applied) {
-        Verb::Apply
-    } else {
-        Verb::Write
-    };
-    let warnings = admission::admit(
-        resource,
-        &mut new,
-        Some(&old),
-        req.field_validation()?,
-        verb,
-    )?;
+    let verb = if matches!(ownership, Ownership::Applied) { Verb::Apply } else { Verb::Write };
+    let warnings = admission::admit(resource, &mut new, Some(&old), req.field_validation()?, verb)?;
     if resource.tracks_generation
         && generation_relevant(resource, &new) != generation_relevant(resource, &old)
     {

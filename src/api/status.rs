@@ -1,0 +1,143 @@
+//! Status types written by the operator (and printed by `byoc apply`): what exists in AWS, how the
+//! ECS rollout is going, and kstatus conditions.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Observed state of a CloudService.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudServiceStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Reconciling` and `Stalled` (kstatus), with stable CamelCase reasons.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// Where the service answers, when it has an ingress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Progress of the current ECS deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
+    /// One entry per AWS resource of this service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceStatus>,
+}
+
+/// Progress of the ECS deployment of the current task definition.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollout {
+    /// `InProgress`, `Completed` or `Failed` (after the circuit breaker stopped it).
+    pub state: RolloutState,
+    /// Tasks running for the current task definition.
+    pub running: i32,
+    /// Tasks wanted.
+    pub desired: i32,
+    /// Tasks starting.
+    pub pending: i32,
+    /// Task definition revision being rolled out, as `family:revision`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    /// ECS' explanation of the rollout state (e.g. why the circuit breaker tripped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Whether ECS rolled back to the previous deployment after a failure.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rolled_back: bool,
+}
+
+/// State of an ECS deployment.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RolloutState {
+    #[default]
+    InProgress,
+    Completed,
+    Failed,
+}
+
+/// One AWS resource of a service.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceStatus {
+    /// Kind of AWS resource, e.g. `TargetGroup`.
+    pub kind: String,
+    /// Its name, ARN or id in AWS.
+    pub id: String,
+    /// `Ready`, `Pending`, `Deleting`, `Retained` or `Failed`.
+    pub state: ResourceState,
+    /// The last AWS error for this resource, until it succeeds again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<ResourceError>,
+}
+
+/// State of one AWS resource.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResourceState {
+    Ready,
+    Pending,
+    Deleting,
+    Retained,
+    Failed,
+}
+
+/// An AWS error on one resource.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceError {
+    /// The AWS operation, e.g. `CreateTargetGroup`.
+    pub operation: String,
+    /// The AWS error code, e.g. `AccessDenied`.
+    pub code: String,
+    /// The AWS error message.
+    pub message: String,
+}
+
+/// Observed state of a CloudAccount.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudAccountStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Reconciling` and `Stalled` (kstatus).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// The 12-digit AWS account id the operator reaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// ARN of the ECS cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_arn: Option<String>,
+    /// State of each load balancer of the pool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<LoadBalancerStatus>,
+}
+
+/// State of one shared load balancer.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerStatus {
+    /// Name in the account's pool.
+    pub name: String,
+    /// ARN of the ALB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// Public DNS name of the ALB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_name: Option<String>,
+    /// ARN of the listener services' rules go on (HTTPS when a certificate is set, else HTTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener_arn: Option<String>,
+    /// Listener rules in use, out of the ALB's quota.
+    #[serde(default)]
+    pub rules: i32,
+    /// Target groups attached, out of the ALB's limit of 100.
+    #[serde(default)]
+    pub target_groups: i32,
+}

@@ -1,0 +1,168 @@
+//! The only code that touches `aws-sdk-*`: clients built per CloudAccount, with timeouts, the SDK's
+//! standard retries, client-side rate limits per AWS throttling bucket, call counting, error
+//! mapping, and a test hook to fail or "crash" before or after any call.
+//!
+//! Resource modules call AWS only through `Aws::call`, so every call is timed out, limited, counted
+//! and mapped the same way.
+
+mod error;
+mod limiter;
+mod metrics;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+pub use error::{AwsError, Category, categorize};
+pub use limiter::RateLimiter;
+pub use metrics::{CallCounter, CallKey, is_write};
+
+use crate::api::AwsAccess;
+
+/// When a fault hook runs relative to the AWS call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Before,
+    After,
+}
+
+/// Test hook: return `Some(error)` to make the call fail at that phase. An `After` failure is
+/// returned although AWS did the work — exactly what a crash right after the call looks like.
+pub type FaultHook =
+    Arc<dyn Fn(&'static str, &'static str, Phase) -> Option<AwsError> + Send + Sync>;
+
+/// AWS clients for one account.
+#[derive(Clone)]
+pub struct Aws {
+    pub ecs: aws_sdk_ecs::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    calls: CallCounter,
+    limiter: RateLimiter,
+    faults: Option<FaultHook>,
+}
+
+/// Per-attempt and per-operation timeouts for every call.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(20))
+        .operation_timeout(Duration::from_secs(60))
+        .build()
+}
+
+/// Loads the SDK configuration for an account: region, optional endpoint override, the default
+/// credential chain, and when `roleArn` is set, credentials from assuming that role (with the
+/// external id) through STS.
+pub async fn load_config(access: &AwsAccess) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(access.region.clone()))
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(timeouts());
+    if let Some(url) = &access.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let base = loader.load().await;
+    let Some(role_arn) = &access.role_arn else {
+        return base;
+    };
+    let mut role = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+        .session_name("byoc-operator")
+        .configure(&base);
+    if let Some(external_id) = &access.external_id {
+        role = role.external_id(external_id);
+    }
+    let provider = role.build().await;
+    base.into_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            provider,
+        ))
+        .build()
+}
+
+impl Aws {
+    /// Clients from an SDK configuration, counting into `calls`.
+    pub fn new(config: &SdkConfig, calls: CallCounter, limiter: RateLimiter) -> Self {
+        Aws {
+            ecs: aws_sdk_ecs::Client::new(config),
+            ecr: aws_sdk_ecr::Client::new(config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
+            calls,
+            limiter,
+            faults: None,
+        }
+    }
+
+    /// The same clients with a fault hook (tests).
+    pub fn with_faults(mut self, hook: FaultHook) -> Self {
+        self.faults = Some(hook);
+        self
+    }
+
+    /// The call counter.
+    pub fn calls(&self) -> &CallCounter {
+        &self.calls
+    }
+
+    /// Runs one AWS call: waits for the rate limiter, applies the fault hook, counts the outcome
+    /// and maps the error.
+    pub async fn call<T, E, R, F>(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        request: F,
+    ) -> Result<T, AwsError>
+    where
+        F: Future<Output = Result<T, SdkError<E, R>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        self.limiter.acquire(service, operation).await;
+        if let Some(err) = self.fault(service, operation, Phase::Before) {
+            self.calls.record(service, operation, "fault");
+            return Err(err);
+        }
+        let span = tracing::debug_span!("aws", service, operation);
+        let result = tracing::Instrument::instrument(request, span).await;
+        let result = result.map_err(|e| AwsError::from_sdk(operation, e));
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => outcome_label(e.category),
+        };
+        self.calls.record(service, operation, outcome);
+        if let Err(e) = &result {
+            tracing::debug!(service, operation, code = %e.code, "aws call failed");
+        }
+        match self.fault(service, operation, Phase::After) {
+            Some(err) if result.is_ok() => Err(err),
+            _ => result,
+        }
+    }
+
+    fn fault(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        phase: Phase,
+    ) -> Option<AwsError> {
+        self.faults.as_ref().and_then(|hook| hook(service, operation, phase))
+    }
+}
+
+fn outcome_label(category: Category) -> &'static str {
+    match category {
+        Category::NotFound => "not_found",
+        Category::AlreadyExists => "already_exists",
+        Category::Throttled => "throttled",
+        Category::AccessDenied => "access_denied",
+        Category::Invalid => "invalid",
+        Category::QuotaExceeded => "quota_exceeded",
+        Category::Transient => "transient",
+    }
+}

@@ -1,0 +1,10 @@
+//! What should exist: validation of a service in its context, deterministic names and tags, and
+//! the desired AWS stack. Pure: no IO anywhere below this module.
+
+pub mod naming;
+mod stack;
+mod validate;
+
+pub use naming::{Owner, tag};
+pub use stack::*;
+pub use validate::{Invalid, SecretData, Validated, selector_matches, validate};

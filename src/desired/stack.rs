@@ -1,0 +1,261 @@
+//! The desired AWS stack of one validated service: names, tags and the exact settings of each
+//! resource. Pure: `desired_stack` takes a `Validated` service and returns plain values.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{Owner, Validated, naming::fnv1a};
+use crate::api::{HealthCheck, Scheme, TagMutability};
+
+/// Everything one service should have in AWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredStack {
+    pub owner: Owner,
+    pub tags: BTreeMap<String, String>,
+    pub cluster: String,
+    pub repository: Option<DesiredRepository>,
+    pub log_group: DesiredLogGroup,
+    pub secrets: Vec<DesiredSecret>,
+    pub task_definition: DesiredTaskDefinition,
+    pub ingress: Option<DesiredIngress>,
+    pub service: DesiredEcsService,
+    pub retain: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredRepository {
+    pub name: String,
+    pub scan_on_push: bool,
+    pub immutable: bool,
+    pub keep_last_images: i32,
+}
+
+impl DesiredRepository {
+    /// The lifecycle policy document keeping the last N images.
+    pub fn lifecycle_policy(&self) -> String {
+        serde_json::json!({
+            "rules": [{
+                "rulePriority": 1,
+                "description": format!("keep the last {} images", self.keep_last_images),
+                "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": self.keep_last_images},
+                "action": {"type": "expire"}
+            }]
+        })
+        .to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredLogGroup {
+    pub name: String,
+    pub retention_days: i32,
+}
+
+/// One Secrets Manager secret holding an env var's value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DesiredSecret {
+    pub env_name: String,
+    pub name: String,
+    pub value: String,
+    /// Hash of the value, stored as a tag, so a change is seen without reading the secret.
+    pub value_hash: String,
+}
+
+impl std::fmt::Debug for DesiredSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DesiredSecret")
+            .field("name", &self.name)
+            .field("value", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The container, as we register it. Serialized form is what `spec_hash` covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Container {
+    pub name: String,
+    pub image: String,
+    pub command: Vec<String>,
+    pub args: Vec<String>,
+    pub ports: Vec<i32>,
+    pub env: BTreeMap<String, String>,
+    /// Env var name → secret name; resolved to the secret's ARN when registering.
+    pub secrets: BTreeMap<String, String>,
+    /// Hashes of the secret values, so a changed value rolls the tasks.
+    pub secret_hashes: BTreeMap<String, String>,
+    pub log_group: String,
+    pub region: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesiredTaskDefinition {
+    pub family: String,
+    pub cpu_units: u32,
+    pub memory_mib: u32,
+    pub container: Container,
+    pub execution_role_arn: String,
+    pub task_role_arn: Option<String>,
+}
+
+impl DesiredTaskDefinition {
+    /// Hash of everything we register; a new revision is needed exactly when it changes.
+    pub fn spec_hash(&self) -> String {
+        // Serializing plain owned data cannot fail.
+        let json = serde_json::to_string(self).unwrap_or_default();
+        format!("{:016x}", fnv1a(json.as_bytes()))
+    }
+}
+
+/// Route and target group for a service with ingress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredIngress {
+    pub load_balancer: String,
+    pub target_group_name: String,
+    pub container_port: i32,
+    pub vpc_id: String,
+    pub health: HealthCheck,
+    pub hosts: Vec<String>,
+    pub paths: Vec<String>,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredEcsService {
+    pub name: String,
+    pub desired_count: i32,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub assign_public_ip: bool,
+    pub minimum_healthy_percent: i32,
+    pub maximum_percent: i32,
+    pub circuit_breaker: bool,
+    pub rollback: bool,
+    pub health_check_grace_seconds: Option<i32>,
+}
+
+/// Builds the desired stack of a validated service.
+pub fn desired_stack(v: &Validated, owner: &Owner) -> DesiredStack {
+    let spec = &v.spec;
+    let account = &v.account.spec;
+    let mut tags: BTreeMap<String, String> = account.tags.clone();
+    tags.extend(spec.tags.clone());
+    tags.extend(owner.tags());
+
+    let secrets: Vec<DesiredSecret> = v
+        .secret_values
+        .iter()
+        .map(|(env_name, value)| DesiredSecret {
+            env_name: env_name.clone(),
+            name: owner.secret_name(env_name),
+            value: value.clone(),
+            value_hash: format!("{:016x}", fnv1a(value.as_bytes())),
+        })
+        .collect();
+    let container = Container {
+        name: "app".into(),
+        image: spec.image.clone(),
+        command: spec.command.clone(),
+        args: spec.args.clone(),
+        ports: spec.ports.iter().map(|p| p.container_port).collect(),
+        env: spec
+            .env
+            .iter()
+            .filter_map(|e| e.value.as_ref().map(|v| (e.name.clone(), v.clone())))
+            .collect(),
+        secrets: secrets.iter().map(|s| (s.env_name.clone(), s.name.clone())).collect(),
+        secret_hashes: secrets.iter().map(|s| (s.env_name.clone(), s.value_hash.clone())).collect(),
+        log_group: owner.log_group_name(),
+        region: account.aws.region.clone(),
+    };
+    let ingress = spec.ingress.as_ref().map(|ing| {
+        let port = spec.ports.iter().find(|p| p.name == ing.port).map_or(80, |p| p.container_port);
+        let health = spec.health_check.clone().unwrap_or_else(default_health);
+        let host = ing.hosts.first().cloned();
+        let path = ing
+            .paths
+            .first()
+            .map(|p| p.trim_end_matches('*').to_string())
+            .unwrap_or_else(|| "/".into());
+        let lb = account.load_balancers.iter().find(|l| l.name == ing.load_balancer);
+        let https = lb.is_some_and(|l| l.certificate_arn.is_some());
+        let url = format!(
+            "{}://{}{}",
+            if https { "https" } else { "http" },
+            host.unwrap_or_else(|| "<load-balancer-dns>".into()),
+            path
+        );
+        DesiredIngress {
+            load_balancer: ing.load_balancer.clone(),
+            target_group_name: owner.target_group_name(),
+            container_port: port,
+            vpc_id: account.network.vpc_id.clone(),
+            health,
+            hosts: ing.hosts.clone(),
+            paths: ing.paths.clone(),
+            url,
+        }
+    });
+    let deployment = spec.deployment.clone().unwrap_or_default();
+    DesiredStack {
+        tags,
+        cluster: account.cluster.name.clone(),
+        repository: spec.repository.as_ref().map(|r| DesiredRepository {
+            name: owner.repository_name(),
+            scan_on_push: r.scan_on_push,
+            immutable: r.tag_mutability == TagMutability::Immutable,
+            keep_last_images: r.keep_last_images,
+        }),
+        log_group: DesiredLogGroup {
+            name: owner.log_group_name(),
+            retention_days: v.retention_days,
+        },
+        secrets,
+        task_definition: DesiredTaskDefinition {
+            family: owner.ecs_name(),
+            cpu_units: v.cpu_units,
+            memory_mib: v.memory_mib,
+            container,
+            execution_role_arn: account.execution_role_arn.clone(),
+            task_role_arn: spec.task_role_arn.clone(),
+        },
+        service: DesiredEcsService {
+            name: owner.ecs_name(),
+            desired_count: spec.replicas,
+            subnets: account.network.subnet_ids.clone(),
+            security_groups: account.network.security_group_ids.clone(),
+            assign_public_ip: account.network.assign_public_ip,
+            minimum_healthy_percent: deployment.minimum_healthy_percent,
+            maximum_percent: deployment.maximum_percent,
+            circuit_breaker: deployment.circuit_breaker.enable,
+            rollback: deployment.circuit_breaker.rollback,
+            health_check_grace_seconds: ingress
+                .as_ref()
+                .map(|_| spec.health_check.as_ref().map_or(60, |h| h.grace_period_seconds)),
+        },
+        ingress,
+        retain: v.deletion_policy == crate::api::DeletionPolicy::Retain,
+        owner: owner.clone(),
+    }
+}
+
+fn default_health() -> HealthCheck {
+    HealthCheck {
+        path: "/".into(),
+        port: None,
+        interval_seconds: 30,
+        timeout_seconds: 5,
+        healthy_threshold: 3,
+        unhealthy_threshold: 3,
+        success_codes: "200-399".into(),
+        grace_period_seconds: 60,
+    }
+}
+
+/// ALB scheme string.
+pub fn scheme_name(scheme: Scheme) -> &'static str {
+    match scheme {
+        Scheme::InternetFacing => "internet-facing",
+        Scheme::Internal => "internal",
+    }
+}

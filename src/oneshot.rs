@@ -1,0 +1,269 @@
+//! One-shot mode: the pipeline driven from manifest files instead of a cluster, the way a deploy
+//! CLI works (`byoc plan | apply | delete -f FILE|DIR`). A service is identified by
+//! namespace/name and a stable id derived from them in place of the UID, so runs manage the
+//! same resources. Everything is validated before the first AWS call.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::Time};
+use serde_json::Value;
+
+use crate::{
+    api::{CloudAccount, CloudService, CloudServiceStatus},
+    aws::Aws,
+    desired::{self, DesiredStack, Owner, SecretData},
+    resources::{self, Plan, Teardown, account},
+    status,
+};
+
+/// The objects found in the files.
+#[derive(Debug, Default)]
+pub struct Manifests {
+    pub accounts: BTreeMap<String, CloudAccount>,
+    pub services: Vec<CloudService>,
+    /// `(namespace, name)` → key → value.
+    pub secrets: BTreeMap<(String, String), BTreeMap<String, String>>,
+}
+
+/// Reads every `.yaml`/`.yml`/`.json` document in a file or directory (not recursive).
+pub fn load(path: &Path) -> Result<Manifests, String> {
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json"))
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut m = Manifests::default();
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| format!("reading {}: {e}", file.display()))?;
+        parse_into(&mut m, &text).map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    Ok(m)
+}
+
+/// Adds the documents of one YAML text.
+pub fn parse_into(m: &mut Manifests, text: &str) -> Result<(), String> {
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(text).map_err(|e| format!("invalid YAML: {e}"))?;
+    for doc in docs.into_iter().filter(|d| !d.is_null()) {
+        let kind = doc["kind"].as_str().unwrap_or_default().to_string();
+        let name = doc["metadata"]["name"].as_str().unwrap_or("<unnamed>").to_string();
+        match (doc["apiVersion"].as_str().unwrap_or_default(), kind.as_str()) {
+            ("byoc.dev/v1alpha1", "CloudAccount") => {
+                let a: CloudAccount =
+                    serde_json::from_value(doc).map_err(|e| format!("CloudAccount {name}: {e}"))?;
+                m.accounts.insert(name, a);
+            }
+            ("byoc.dev/v1alpha1", "CloudService") => {
+                let s: CloudService =
+                    serde_json::from_value(doc).map_err(|e| format!("CloudService {name}: {e}"))?;
+                m.services.push(s);
+            }
+            ("v1", "Secret") => {
+                let s: Secret =
+                    serde_json::from_value(doc).map_err(|e| format!("Secret {name}: {e}"))?;
+                let ns = s.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+                let mut data: BTreeMap<String, String> = s.string_data.clone().unwrap_or_default();
+                for (k, v) in s.data.iter().flatten() {
+                    let value = String::from_utf8(v.0.clone())
+                        .map_err(|_| format!("Secret {name}: key {k} is not UTF-8"))?;
+                    data.entry(k.clone()).or_insert(value);
+                }
+                m.secrets.insert((ns, name), data);
+            }
+            (_, other) => {
+                return Err(format!(
+                    "{other} {name}: only CloudAccount, CloudService and Secret documents are read"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One service ready for AWS.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub label: String,
+    pub account: String,
+    pub stack: DesiredStack,
+    pub generation: Option<i64>,
+}
+
+/// The stable owner of a service in one-shot mode.
+pub fn owner(service: &CloudService, cluster_id: &str) -> Owner {
+    let namespace = service.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let name = service.metadata.name.clone().unwrap_or_default();
+    let uid = service.metadata.uid.clone().unwrap_or_else(|| {
+        format!(
+            "oneshot-{:016x}",
+            desired::naming::fnv1a(format!("{cluster_id}/{namespace}/{name}").as_bytes())
+        )
+    });
+    Owner { namespace, name, uid, cluster_id: cluster_id.into() }
+}
+
+/// Validates every service; returns them all, or every problem found (no AWS call either way).
+pub fn prepare(m: &Manifests, cluster_id: &str) -> Result<Vec<Prepared>, Vec<String>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    if m.services.is_empty() {
+        errors.push("no CloudService found in the files".to_string());
+    }
+    for service in &m.services {
+        let owner = owner(service, cluster_id);
+        let label = format!("CloudService {}", owner.key());
+        if service.metadata.name.as_deref().unwrap_or_default().is_empty() {
+            errors.push(format!("{label}: metadata.name: required"));
+            continue;
+        }
+        let secrets: SecretData = m
+            .secrets
+            .iter()
+            .filter(|((ns, _), _)| *ns == owner.namespace)
+            .map(|((_, name), data)| (name.clone(), data.clone()))
+            .collect();
+        let account = m.accounts.get(&service.spec.account_ref.name);
+        match desired::validate(service, account, None, &secrets) {
+            Ok(v) => out.push(Prepared {
+                label,
+                account: service.spec.account_ref.name.clone(),
+                stack: desired::desired_stack(&v, &owner),
+                generation: service.metadata.generation,
+            }),
+            Err(e) => errors.push(format!("{label}: {e}")),
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+/// AWS clients per account name.
+pub type Sessions = BTreeMap<String, Aws>;
+
+fn session<'a>(sessions: &'a Sessions, account: &str) -> Result<&'a Aws, String> {
+    sessions.get(account).ok_or_else(|| format!("no AWS session for account {account}"))
+}
+
+/// The plan for every service (and the account resources they need). Reads only.
+pub async fn plan(
+    m: &Manifests,
+    prepared: &[Prepared],
+    sessions: &Sessions,
+) -> Result<Vec<(String, Plan)>, String> {
+    let mut out = Vec::new();
+    for (name, acct) in accounts_used(m, prepared) {
+        let aws = session(sessions, name)?;
+        let (state, account_plan) = account::observe(aws, name, &acct.spec)
+            .await
+            .map_err(|e| format!("CloudAccount {name}: {e}"))?;
+        out.push((format!("CloudAccount {name}"), account_plan));
+        for p in prepared.iter().filter(|p| p.account == *name) {
+            let observed = resources::observe(aws, &p.stack, &state)
+                .await
+                .map_err(|e| format!("{}: {e}", p.label))?;
+            let plan =
+                resources::plan(&p.stack, &observed).map_err(|e| format!("{}: {e}", p.label))?;
+            out.push((p.label.clone(), plan));
+        }
+    }
+    Ok(out)
+}
+
+fn accounts_used<'a>(
+    m: &'a Manifests,
+    prepared: &[Prepared],
+) -> Vec<(&'a String, &'a CloudAccount)> {
+    m.accounts.iter().filter(|(name, _)| prepared.iter().any(|p| p.account == **name)).collect()
+}
+
+/// Applies every service; returns the status each would have in the cluster.
+pub async fn apply(
+    m: &Manifests,
+    prepared: &[Prepared],
+    sessions: &Sessions,
+) -> Result<Vec<(String, CloudServiceStatus)>, String> {
+    let now = Time(jiff::Timestamp::now());
+    let mut out = Vec::new();
+    for (name, acct) in accounts_used(m, prepared) {
+        let aws = session(sessions, name)?;
+        let state = account::ensure(aws, name, &acct.spec, &prepared[0].stack.owner.cluster_id)
+            .await
+            .map_err(|e| format!("CloudAccount {name}: {e}"))?;
+        for p in prepared.iter().filter(|p| p.account == *name) {
+            let observed = resources::observe(aws, &p.stack, &state)
+                .await
+                .map_err(|e| format!("{}: {e}", p.label))?;
+            let applied = resources::apply(aws, &p.stack, &observed, &state)
+                .await
+                .map_err(|e| format!("{}: {e}", p.label))?;
+            out.push((p.label.clone(), status::applied(p.generation, &applied, &[], &now)));
+        }
+    }
+    Ok(out)
+}
+
+/// What deleting a service needs; from names only, so an invalid spec can still be deleted.
+pub fn teardown(
+    service: &CloudService,
+    acct: &CloudAccount,
+    listeners: Vec<String>,
+    cluster_id: &str,
+) -> Teardown {
+    Teardown {
+        owner: owner(service, cluster_id),
+        cluster: acct.spec.cluster.name.clone(),
+        retain: service.spec.deletion_policy.unwrap_or(acct.spec.defaults.deletion_policy)
+            == crate::api::DeletionPolicy::Retain,
+        listeners,
+        secret_env: service
+            .spec
+            .env
+            .iter()
+            .filter(|e| e.value_from.is_some())
+            .map(|e| e.name.clone())
+            .collect(),
+    }
+}
+
+/// Deletes (or with `dry_run`, plans deleting) every service in the files.
+pub async fn delete(
+    m: &Manifests,
+    sessions: &Sessions,
+    cluster_id: &str,
+    dry_run: bool,
+) -> Result<Vec<(String, Plan)>, String> {
+    let mut out = Vec::new();
+    for service in &m.services {
+        let name = &service.spec.account_ref.name;
+        let acct = m.accounts.get(name).ok_or_else(|| {
+            format!(
+                "CloudService {}: CloudAccount {name} is not in the files",
+                service.metadata.name.as_deref().unwrap_or_default()
+            )
+        })?;
+        let aws = session(sessions, name)?;
+        let (state, _) = account::observe(aws, name, &acct.spec)
+            .await
+            .map_err(|e| format!("CloudAccount {name}: {e}"))?;
+        let listeners =
+            state.load_balancers.values().filter_map(|l| l.listener_arn.clone()).collect();
+        let t = teardown(service, acct, listeners, cluster_id);
+        let label = format!("CloudService {}", t.owner.key());
+        let plan = if dry_run {
+            resources::plan_delete(aws, &t).await
+        } else {
+            resources::delete(aws, &t).await
+        };
+        out.push((label.clone(), plan.map_err(|e| format!("{label}: {e}"))?));
+    }
+    Ok(out)
+}

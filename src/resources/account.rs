@@ -1,0 +1,297 @@
+//! Account-level resources shared by the services of a CloudAccount: the ECS cluster (created when
+//! absent, used but never changed when it exists without our tags) and, per load balancer of the
+//! pool, the ALB and its listener (HTTPS plus an HTTP redirect when a certificate is given), unless
+//! the pool entry names an `existing` listener. `observe` only reads; `ensure` creates.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types::ClusterField;
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action as ElbAction, ActionTypeEnum, Certificate, FixedResponseActionConfig,
+    LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum, RedirectActionConfig,
+    RedirectActionStatusCodeEnum,
+};
+
+use super::{
+    Action, Change, Kind, Plan,
+    tags::{self, Tags},
+};
+use crate::{
+    api::{CloudAccountSpec, LoadBalancer, Scheme},
+    aws::{Aws, AwsError},
+    desired::{naming, tag},
+};
+
+/// What services of the account need from it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountState {
+    pub cluster_arn: Option<String>,
+    /// Per pool entry name.
+    pub load_balancers: BTreeMap<String, LoadBalancerState>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadBalancerState {
+    pub arn: Option<String>,
+    pub dns_name: Option<String>,
+    pub listener_arn: Option<String>,
+}
+
+/// Tags of account-level resources.
+pub fn account_tags(account: &str, spec: &CloudAccountSpec, cluster_id: &str) -> Tags {
+    let mut t = spec.tags.clone();
+    t.insert(tag::MANAGED_BY.into(), naming::MANAGED_BY.into());
+    t.insert(tag::CLUSTER_ID.into(), cluster_id.into());
+    t.insert(tag::ACCOUNT.into(), account.into());
+    t
+}
+
+/// The ALB name for a pool entry (≤ 32 characters).
+pub fn load_balancer_name(account: &str, lb: &LoadBalancer) -> String {
+    naming::account_resource_name(account, &lb.name, 32)
+}
+
+/// Reads the account's resources; the plan lists what `ensure` would create.
+pub async fn observe(
+    aws: &Aws,
+    account: &str,
+    spec: &CloudAccountSpec,
+) -> Result<(AccountState, Plan), AwsError> {
+    let mut state = AccountState::default();
+    let mut plan = Plan::default();
+    state.cluster_arn = observe_cluster(aws, &spec.cluster.name).await?;
+    if state.cluster_arn.is_none() {
+        plan.push(Some(Change::new(Kind::Cluster, &spec.cluster.name, Action::Create)));
+    }
+    for lb in &spec.load_balancers {
+        let lb_state = observe_load_balancer(aws, account, lb).await?;
+        if let Some(existing) = &lb.existing {
+            state.load_balancers.insert(
+                lb.name.clone(),
+                LoadBalancerState { listener_arn: Some(existing.listener_arn.clone()), ..lb_state },
+            );
+            continue;
+        }
+        if lb_state.arn.is_none() {
+            plan.push(Some(Change::new(
+                Kind::LoadBalancer,
+                load_balancer_name(account, lb),
+                Action::Create,
+            )));
+        }
+        if lb_state.listener_arn.is_none() {
+            plan.push(Some(Change::new(
+                Kind::Listener,
+                format!("{} {}", load_balancer_name(account, lb), listener_port(lb)),
+                Action::Create,
+            )));
+        }
+        state.load_balancers.insert(lb.name.clone(), lb_state);
+    }
+    Ok((state, plan))
+}
+
+fn listener_port(lb: &LoadBalancer) -> i32 {
+    if lb.certificate_arn.is_some() { 443 } else { 80 }
+}
+
+async fn observe_cluster(aws: &Aws, name: &str) -> Result<Option<String>, AwsError> {
+    let out = aws
+        .call(
+            "ecs",
+            "DescribeClusters",
+            aws.ecs.describe_clusters().clusters(name).include(ClusterField::Tags).send(),
+        )
+        .await?;
+    Ok(out
+        .clusters()
+        .iter()
+        .find(|c| c.status() == Some("ACTIVE"))
+        .and_then(|c| c.cluster_arn())
+        .map(str::to_string))
+}
+
+async fn observe_load_balancer(
+    aws: &Aws,
+    account: &str,
+    lb: &LoadBalancer,
+) -> Result<LoadBalancerState, AwsError> {
+    if let Some(existing) = &lb.existing {
+        let out = aws
+            .call(
+                "elbv2",
+                "DescribeListeners",
+                aws.elb.describe_listeners().listener_arns(&existing.listener_arn).send(),
+            )
+            .await?;
+        let lb_arn =
+            out.listeners().first().and_then(|l| l.load_balancer_arn()).map(str::to_string);
+        return Ok(LoadBalancerState {
+            arn: lb_arn,
+            dns_name: None,
+            listener_arn: Some(existing.listener_arn.clone()),
+        });
+    }
+    let name = load_balancer_name(account, lb);
+    let out = match aws
+        .call(
+            "elbv2",
+            "DescribeLoadBalancers",
+            aws.elb.describe_load_balancers().names(&name).send(),
+        )
+        .await
+    {
+        Err(e) if e.is_not_found() => return Ok(LoadBalancerState::default()),
+        other => other?,
+    };
+    let Some(found) = out.load_balancers().first() else { return Ok(LoadBalancerState::default()) };
+    let arn = found.load_balancer_arn().unwrap_or_default().to_string();
+    let listeners = aws
+        .call(
+            "elbv2",
+            "DescribeListeners",
+            aws.elb.describe_listeners().load_balancer_arn(&arn).send(),
+        )
+        .await?;
+    let listener_arn = listeners
+        .listeners()
+        .iter()
+        .find(|l| l.port() == Some(listener_port(lb)))
+        .and_then(|l| l.listener_arn())
+        .map(str::to_string);
+    Ok(LoadBalancerState {
+        arn: Some(arn),
+        dns_name: found.dns_name().map(str::to_string),
+        listener_arn,
+    })
+}
+
+/// Creates whatever `observe` found missing; returns the complete state.
+pub async fn ensure(
+    aws: &Aws,
+    account: &str,
+    spec: &CloudAccountSpec,
+    cluster_id: &str,
+) -> Result<AccountState, AwsError> {
+    let tags = account_tags(account, spec, cluster_id);
+    let (mut state, _) = observe(aws, account, spec).await?;
+    if state.cluster_arn.is_none() {
+        let out = aws
+            .call(
+                "ecs",
+                "CreateCluster",
+                aws.ecs
+                    .create_cluster()
+                    .cluster_name(&spec.cluster.name)
+                    .set_tags(Some(tags::ecs(&tags)))
+                    .send(),
+            )
+            .await?;
+        state.cluster_arn = out.cluster().and_then(|c| c.cluster_arn()).map(str::to_string);
+    }
+    for lb in spec.load_balancers.iter().filter(|lb| lb.existing.is_none()) {
+        let current = state.load_balancers.entry(lb.name.clone()).or_default();
+        if current.arn.is_none() {
+            let subnets = if lb.subnet_ids.is_empty() {
+                spec.network.subnet_ids.clone()
+            } else {
+                lb.subnet_ids.clone()
+            };
+            let out = aws
+                .call(
+                    "elbv2",
+                    "CreateLoadBalancer",
+                    aws.elb
+                        .create_load_balancer()
+                        .name(load_balancer_name(account, lb))
+                        .set_subnets(Some(subnets))
+                        .set_security_groups(Some(lb.security_group_ids.clone()))
+                        .scheme(match lb.scheme {
+                            Scheme::InternetFacing => LoadBalancerSchemeEnum::InternetFacing,
+                            Scheme::Internal => LoadBalancerSchemeEnum::Internal,
+                        })
+                        .r#type(LoadBalancerTypeEnum::Application)
+                        .set_tags(Some(tags::elb(&tags)))
+                        .send(),
+                )
+                .await?;
+            let created = out.load_balancers().first().ok_or_else(|| {
+                AwsError::unexpected("CreateLoadBalancer", "no load balancer in the response")
+            })?;
+            current.arn = created.load_balancer_arn().map(str::to_string);
+            current.dns_name = created.dns_name().map(str::to_string);
+        }
+        if current.listener_arn.is_none() {
+            let lb_arn = current.arn.clone().unwrap_or_default();
+            current.listener_arn = Some(create_listeners(aws, &lb_arn, lb, &tags).await?);
+        }
+    }
+    Ok(state)
+}
+
+/// Creates the listener services' rules go on (HTTP, or HTTPS plus an HTTP→HTTPS redirect);
+/// its default action answers 404 so unmatched hosts reach no service.
+async fn create_listeners(
+    aws: &Aws,
+    lb_arn: &str,
+    lb: &LoadBalancer,
+    tags: &Tags,
+) -> Result<String, AwsError> {
+    let not_found = ElbAction::builder()
+        .r#type(ActionTypeEnum::FixedResponse)
+        .fixed_response_config(
+            FixedResponseActionConfig::builder()
+                .status_code("404")
+                .content_type("text/plain")
+                .message_body("no service matches this host and path")
+                .build(),
+        )
+        .build();
+    let mut request = aws
+        .elb
+        .create_listener()
+        .load_balancer_arn(lb_arn)
+        .default_actions(not_found)
+        .set_tags(Some(tags::elb(tags)));
+    if let Some(cert) = &lb.certificate_arn {
+        request = request
+            .protocol(ProtocolEnum::Https)
+            .port(443)
+            .certificates(Certificate::builder().certificate_arn(cert).build());
+    } else {
+        request = request.protocol(ProtocolEnum::Http).port(80);
+    }
+    let out = aws.call("elbv2", "CreateListener", request.send()).await?;
+    let arn = out
+        .listeners()
+        .first()
+        .and_then(|l| l.listener_arn())
+        .map(str::to_string)
+        .ok_or_else(|| AwsError::unexpected("CreateListener", "no listener in the response"))?;
+    if lb.certificate_arn.is_some() {
+        let redirect = ElbAction::builder()
+            .r#type(ActionTypeEnum::Redirect)
+            .redirect_config(
+                RedirectActionConfig::builder()
+                    .protocol("HTTPS")
+                    .port("443")
+                    .status_code(RedirectActionStatusCodeEnum::Http301)
+                    .build(),
+            )
+            .build();
+        aws.call(
+            "elbv2",
+            "CreateListener",
+            aws.elb
+                .create_listener()
+                .load_balancer_arn(lb_arn)
+                .protocol(ProtocolEnum::Http)
+                .port(80)
+                .default_actions(redirect)
+                .set_tags(Some(tags::elb(tags)))
+                .send(),
+        )
+        .await?;
+    }
+    Ok(arn)
+}

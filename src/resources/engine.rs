@@ -1,0 +1,517 @@
+//! The generic pipeline for one service: observe every resource, compute the typed plan (pure),
+//! act in dependency order, and tear down in reverse order. Owns ordering and ownership checks;
+//! each kind's module owns its own AWS calls.
+
+use std::collections::BTreeMap;
+
+use super::{
+    Action, Change, Kind, Plan, Presence,
+    account::AccountState,
+    log_group::{self, LogGroup},
+    priorities,
+    repository::{self, Repository},
+    rollout,
+    rule::{self, ListenerRule},
+    secret::{self, Secret},
+    service::{self, EcsService, Target},
+    target_group::{self, TargetGroup},
+    task_definition::{self, TaskDefinition},
+};
+use crate::{
+    api::{ResourceError, ResourceState, ResourceStatus, Rollout},
+    aws::{Aws, AwsError, Category},
+    desired::{DesiredStack, Owner},
+};
+
+/// Why the pipeline stopped.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "{kind} {name} exists without our ownership tags; it is left untouched: rename or remove it, or delete this service"
+    )]
+    OwnershipConflict { kind: Kind, name: String },
+    #[error(
+        "the route {route} on load balancer {load_balancer} is already claimed by {owner}; choose another host or path"
+    )]
+    HostConflict { load_balancer: String, route: String, owner: String },
+    #[error("load balancer {0} of the account is not ready yet")]
+    AccountNotReady(String),
+    #[error("{kind} {id}: {source}")]
+    Aws { kind: Kind, id: String, source: AwsError },
+}
+
+impl EngineError {
+    fn aws(kind: Kind, id: &str) -> impl FnOnce(AwsError) -> EngineError + '_ {
+        move |source| EngineError::Aws { kind, id: id.to_string(), source }
+    }
+
+    /// The AWS error category, if this is an AWS error.
+    pub fn category(&self) -> Option<Category> {
+        match self {
+            EngineError::Aws { source, .. } => Some(source.category),
+            _ => None,
+        }
+    }
+}
+
+/// Everything observed about one service's resources.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub repository: Option<Presence<Repository>>,
+    pub log_group: Presence<LogGroup>,
+    pub secrets: Vec<Presence<Secret>>,
+    pub target_group: Option<Presence<TargetGroup>>,
+    pub listener_arn: Option<String>,
+    pub rules: Vec<ListenerRule>,
+    pub task_definition: Option<TaskDefinition>,
+    pub service: Presence<EcsService>,
+}
+
+/// Reads every resource of the stack (no writes).
+pub async fn observe(
+    aws: &Aws,
+    stack: &DesiredStack,
+    account: &AccountState,
+) -> Result<Observed, EngineError> {
+    let owner = &stack.owner;
+    let repository = match &stack.repository {
+        Some(r) => Some(
+            repository::observe(aws, &r.name, owner)
+                .await
+                .map_err(EngineError::aws(Kind::Repository, &r.name))?,
+        ),
+        None => None,
+    };
+    let log_group = log_group::observe(aws, &stack.log_group.name, owner)
+        .await
+        .map_err(EngineError::aws(Kind::LogGroup, &stack.log_group.name))?;
+    let mut secrets = Vec::new();
+    for s in &stack.secrets {
+        secrets.push(
+            secret::observe(aws, &s.name, owner)
+                .await
+                .map_err(EngineError::aws(Kind::Secret, &s.name))?,
+        );
+    }
+    let (mut target_group, mut listener_arn, mut rules) = (None, None, Vec::new());
+    if let Some(ing) = &stack.ingress {
+        target_group = Some(
+            target_group::observe(aws, &ing.target_group_name, owner)
+                .await
+                .map_err(EngineError::aws(Kind::TargetGroup, &ing.target_group_name))?,
+        );
+        listener_arn =
+            account.load_balancers.get(&ing.load_balancer).and_then(|l| l.listener_arn.clone());
+        if let Some(arn) = &listener_arn {
+            rules = rule::observe_listener(aws, arn, &owner.cluster_id)
+                .await
+                .map_err(EngineError::aws(Kind::ListenerRule, arn))?;
+        }
+    }
+    let family = &stack.task_definition.family;
+    let task_definition = task_definition::observe(aws, family)
+        .await
+        .map_err(EngineError::aws(Kind::TaskDefinition, family))?;
+    let service = service::observe(aws, &stack.cluster, &stack.service.name, owner)
+        .await
+        .map_err(EngineError::aws(Kind::EcsService, &stack.service.name))?;
+    Ok(Observed {
+        repository,
+        log_group,
+        secrets,
+        target_group,
+        listener_arn,
+        rules,
+        task_definition,
+        service,
+    })
+}
+
+fn foreign<T>(kind: Kind, p: &Presence<T>) -> Result<(), EngineError> {
+    match p {
+        Presence::Foreign(name) => Err(EngineError::OwnershipConflict { kind, name: name.clone() }),
+        _ => Ok(()),
+    }
+}
+
+/// Fails on resources we may not touch and on routes another service holds.
+fn check_conflicts(stack: &DesiredStack, o: &Observed) -> Result<(), EngineError> {
+    if let Some(r) = &o.repository {
+        foreign(Kind::Repository, r)?;
+    }
+    foreign(Kind::LogGroup, &o.log_group)?;
+    for s in &o.secrets {
+        foreign(Kind::Secret, s)?;
+    }
+    if let Some(tg) = &o.target_group {
+        foreign(Kind::TargetGroup, tg)?;
+    }
+    foreign(Kind::EcsService, &o.service)?;
+    if let Some(ing) = &stack.ingress {
+        let mine = priorities::Claim {
+            owner: stack.owner.key(),
+            hosts: ing.hosts.clone(),
+            paths: ing.paths.clone(),
+        };
+        let others = rule::claims(&o.rules, &stack.owner, None);
+        if let Some(holder) = priorities::conflicting_owner(&mine, &others) {
+            return Err(EngineError::HostConflict {
+                load_balancer: ing.load_balancer.clone(),
+                route: format!("{}{}", ing.hosts.join(","), ing.paths.join(",")),
+                owner: holder.owner.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The plan for the stack (pure).
+pub fn plan(stack: &DesiredStack, o: &Observed) -> Result<Plan, EngineError> {
+    check_conflicts(stack, o)?;
+    let tags = &stack.tags;
+    let mut plan = Plan::default();
+    if let (Some(r), Some(obs)) = (&stack.repository, &o.repository) {
+        plan.push(repository::diff(r, tags, obs));
+    }
+    plan.push(log_group::diff(&stack.log_group, tags, &o.log_group));
+    for (s, obs) in stack.secrets.iter().zip(&o.secrets) {
+        plan.push(secret::diff(s, tags, obs));
+    }
+    let mut tg_arn = None;
+    if let (Some(ing), Some(obs)) = (&stack.ingress, &o.target_group) {
+        let change = target_group::diff(ing, tags, obs);
+        tg_arn = obs
+            .ours()
+            .filter(|_| !matches!(change, Some(Change { action: Action::Replace(_), .. })))
+            .map(|t| t.arn.clone());
+        plan.push(change);
+        if o.listener_arn.is_none() {
+            plan.push(Some(Change::new(Kind::ListenerRule, &ing.load_balancer, Action::Create)));
+        } else {
+            plan.push(rule::diff(ing, tg_arn.as_deref(), &o.rules, &stack.owner));
+        }
+    }
+    let td_change = task_definition::diff(&stack.task_definition, o.task_definition.as_ref());
+    let td_arn = match (&td_change, &o.task_definition) {
+        (None, Some(td)) => td.arn.clone(),
+        _ => format!("{}:(new revision)", stack.task_definition.family),
+    };
+    plan.push(td_change);
+    let target = Target {
+        desired: &stack.service,
+        task_definition: &td_arn,
+        target_group: stack
+            .ingress
+            .as_ref()
+            .map(|_| tg_arn.as_deref().unwrap_or("(new target group)")),
+        container_port: stack.ingress.as_ref().map(|i| i.container_port),
+    };
+    plan.push(service::diff(&target, tags, &o.service));
+    Ok(plan)
+}
+
+/// The outcome of `apply`.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub plan: Plan,
+    pub resources: Vec<ResourceStatus>,
+    pub rollout: Rollout,
+    pub url: Option<String>,
+}
+
+fn ready(kind: Kind, id: impl Into<String>) -> ResourceStatus {
+    ResourceStatus {
+        kind: kind.as_str().into(),
+        id: id.into(),
+        state: ResourceState::Ready,
+        last_error: None,
+    }
+}
+
+/// Carries out the plan in dependency order: repository, log group, secrets, target group, rule,
+/// task definition, service. Returns what exists afterwards and the rollout state.
+pub async fn apply(
+    aws: &Aws,
+    stack: &DesiredStack,
+    o: &Observed,
+    account: &AccountState,
+) -> Result<Applied, EngineError> {
+    let plan = plan(stack, o)?;
+    let tags = &stack.tags;
+    let mut resources = Vec::new();
+    if let (Some(r), Some(obs)) = (&stack.repository, &o.repository) {
+        if plan.of(Kind::Repository).next().is_some() {
+            repository::act(aws, r, tags, obs)
+                .await
+                .map_err(EngineError::aws(Kind::Repository, &r.name))?;
+        }
+        resources.push(ready(Kind::Repository, &r.name));
+    }
+    if plan.of(Kind::LogGroup).next().is_some() {
+        log_group::act(aws, &stack.log_group, tags, &o.log_group)
+            .await
+            .map_err(EngineError::aws(Kind::LogGroup, &stack.log_group.name))?;
+    }
+    resources.push(ready(Kind::LogGroup, &stack.log_group.name));
+    let mut secret_arns = BTreeMap::new();
+    for (s, obs) in stack.secrets.iter().zip(&o.secrets) {
+        let arn = match (secret::diff(s, tags, obs), obs) {
+            (None, Presence::Ours(existing)) => existing.arn.clone(),
+            _ => secret::act(aws, s, tags, obs)
+                .await
+                .map_err(EngineError::aws(Kind::Secret, &s.name))?,
+        };
+        resources.push(ready(Kind::Secret, &arn));
+        secret_arns.insert(s.env_name.clone(), arn);
+    }
+    let mut tg_arn = None;
+    let mut replaced_tg = None;
+    if let (Some(ing), Some(obs)) = (&stack.ingress, &o.target_group) {
+        let listener = o
+            .listener_arn
+            .as_deref()
+            .ok_or_else(|| EngineError::AccountNotReady(ing.load_balancer.clone()))?;
+        let change = target_group::diff(ing, tags, obs);
+        let arn = match (&change, obs) {
+            (None, Presence::Ours(tg)) => tg.arn.clone(),
+            (Some(Change { action: Action::Replace(_), .. }), Presence::Ours(old)) => {
+                // The name is taken by the old group until it is deleted, which needs the rule
+                // and the service detached first: delete the rule, detach, delete, recreate.
+                for r in rule::owned(&o.rules, &stack.owner) {
+                    rule::delete_rule(aws, &r.arn)
+                        .await
+                        .map_err(EngineError::aws(Kind::ListenerRule, &r.arn))?;
+                }
+                replaced_tg = Some(old.arn.clone());
+                if let Presence::Ours(svc) = &o.service {
+                    detach(aws, &stack.cluster, svc)
+                        .await
+                        .map_err(EngineError::aws(Kind::EcsService, &svc.arn))?;
+                }
+                target_group::delete(aws, &old.arn)
+                    .await
+                    .map_err(EngineError::aws(Kind::TargetGroup, &old.arn))?;
+                target_group::act(aws, ing, tags, &Presence::Missing)
+                    .await
+                    .map_err(EngineError::aws(Kind::TargetGroup, &ing.target_group_name))?
+            }
+            _ => target_group::act(aws, ing, tags, obs)
+                .await
+                .map_err(EngineError::aws(Kind::TargetGroup, &ing.target_group_name))?,
+        };
+        resources.push(ready(Kind::TargetGroup, &arn));
+        let rules: Vec<ListenerRule> = if replaced_tg.is_some() {
+            o.rules
+                .iter()
+                .filter(|r| r.owner.as_deref() != Some(stack.owner.key().as_str()))
+                .cloned()
+                .collect()
+        } else {
+            o.rules.clone()
+        };
+        if rule::diff(ing, Some(&arn), &rules, &stack.owner).is_some() {
+            rule::act(aws, listener, ing, &arn, &rules, &stack.owner, tags)
+                .await
+                .map_err(EngineError::aws(Kind::ListenerRule, listener))?;
+        }
+        resources.push(ready(
+            Kind::ListenerRule,
+            format!(
+                "{} {}",
+                ing.load_balancer,
+                ing.hosts.iter().chain(&ing.paths).cloned().collect::<Vec<_>>().join(" ")
+            ),
+        ));
+        tg_arn = Some(arn);
+    }
+    let td_arn = match (
+        task_definition::diff(&stack.task_definition, o.task_definition.as_ref()),
+        &o.task_definition,
+    ) {
+        (None, Some(td)) => td.arn.clone(),
+        _ => task_definition::register(aws, &stack.task_definition, &secret_arns, tags)
+            .await
+            .map_err(EngineError::aws(Kind::TaskDefinition, &stack.task_definition.family))?,
+    };
+    resources.push(ready(Kind::TaskDefinition, &td_arn));
+    let target = Target {
+        desired: &stack.service,
+        task_definition: &td_arn,
+        target_group: tg_arn.as_deref(),
+        container_port: stack.ingress.as_ref().map(|i| i.container_port),
+    };
+    let service_now = match (&o.service, replaced_tg.is_some()) {
+        (Presence::Ours(svc), false) if service::diff(&target, tags, &o.service).is_none() => {
+            svc.raw.clone()
+        }
+        _ => service::act(aws, &stack.cluster, &target, tags, &o.service, &stack.owner)
+            .await
+            .map_err(EngineError::aws(Kind::EcsService, &stack.service.name))?,
+    };
+    let rollout = rollout::rollout(&service_now, &td_arn);
+    let mut svc_status =
+        ready(Kind::EcsService, service_now.service_arn().unwrap_or(&stack.service.name));
+    if rollout.state != crate::api::RolloutState::Completed {
+        svc_status.state = ResourceState::Pending;
+    }
+    resources.push(svc_status);
+    let url = stack.ingress.as_ref().map(|ing| url(ing, account));
+    Ok(Applied { plan, resources, rollout, url })
+}
+
+fn url(ing: &crate::desired::DesiredIngress, account: &AccountState) -> String {
+    match (
+        ing.hosts.is_empty(),
+        account.load_balancers.get(&ing.load_balancer).and_then(|l| l.dns_name.clone()),
+    ) {
+        (true, Some(dns)) => ing.url.replace("<load-balancer-dns>", &dns),
+        _ => ing.url.clone(),
+    }
+}
+
+async fn detach(aws: &Aws, cluster: &str, svc: &EcsService) -> Result<(), AwsError> {
+    aws.call(
+        "ecs",
+        "UpdateService",
+        aws.ecs
+            .update_service()
+            .cluster(cluster)
+            .service(&svc.arn)
+            .set_load_balancers(Some(vec![]))
+            .send(),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// What deletion needs to know; derived from names alone so a broken spec never blocks it.
+#[derive(Debug, Clone)]
+pub struct Teardown {
+    pub owner: Owner,
+    pub cluster: String,
+    pub retain: bool,
+    /// Every listener of the account: rules are found by tag on each.
+    pub listeners: Vec<String>,
+    /// Env var names whose values may be stored as secrets.
+    pub secret_env: Vec<String>,
+}
+
+/// The plan for deleting (pure on what `delete` observes; `plan_delete` reads, never writes).
+pub async fn plan_delete(aws: &Aws, t: &Teardown) -> Result<Plan, EngineError> {
+    teardown(aws, t, false).await
+}
+
+/// Deletes everything the owner has, in reverse dependency order: rules, service (scaled to zero,
+/// then deleted), target group, task definitions, secrets, log group, repository. Deleting twice
+/// is a no-op; with `retain` nothing is deleted.
+pub async fn delete(aws: &Aws, t: &Teardown) -> Result<Plan, EngineError> {
+    teardown(aws, t, true).await
+}
+
+async fn teardown(aws: &Aws, t: &Teardown, act: bool) -> Result<Plan, EngineError> {
+    let owner = &t.owner;
+    let gone = |kind, id: &str| {
+        Change::new(kind, id, if t.retain { Action::Retain } else { Action::Delete })
+    };
+    let mut plan = Plan::default();
+    for listener in &t.listeners {
+        let rules = rule::observe_listener(aws, listener, &owner.cluster_id)
+            .await
+            .map_err(EngineError::aws(Kind::ListenerRule, listener))?;
+        for r in rule::owned(&rules, owner) {
+            plan.push(Some(gone(Kind::ListenerRule, &r.arn)));
+            if act && !t.retain {
+                rule::delete_rule(aws, &r.arn)
+                    .await
+                    .map_err(EngineError::aws(Kind::ListenerRule, &r.arn))?;
+            }
+        }
+    }
+    let name = owner.ecs_name();
+    if let Presence::Ours(svc) = service::observe(aws, &t.cluster, &name, owner)
+        .await
+        .map_err(EngineError::aws(Kind::EcsService, &name))?
+        && svc.status != "DRAINING"
+    {
+        plan.push(Some(gone(Kind::EcsService, &name)));
+        if act && !t.retain {
+            service::delete(aws, &t.cluster, &name)
+                .await
+                .map_err(EngineError::aws(Kind::EcsService, &name))?;
+        }
+    }
+    let tg_name = owner.target_group_name();
+    if let Presence::Ours(tg) = target_group::observe(aws, &tg_name, owner)
+        .await
+        .map_err(EngineError::aws(Kind::TargetGroup, &tg_name))?
+    {
+        plan.push(Some(gone(Kind::TargetGroup, &tg_name)));
+        if act && !t.retain {
+            target_group::delete(aws, &tg.arn)
+                .await
+                .map_err(EngineError::aws(Kind::TargetGroup, &tg.arn))?;
+        }
+    }
+    if task_definition::observe(aws, &name)
+        .await
+        .map_err(EngineError::aws(Kind::TaskDefinition, &name))?
+        .is_some()
+    {
+        plan.push(Some(gone(Kind::TaskDefinition, &name)));
+        if act && !t.retain {
+            task_definition::deregister_all(aws, &name)
+                .await
+                .map_err(EngineError::aws(Kind::TaskDefinition, &name))?;
+        }
+    }
+    for env in &t.secret_env {
+        let secret_name = owner.secret_name(env);
+        if let Presence::Ours(_) = secret::observe(aws, &secret_name, owner)
+            .await
+            .map_err(EngineError::aws(Kind::Secret, &secret_name))?
+        {
+            plan.push(Some(gone(Kind::Secret, &secret_name)));
+            if act && !t.retain {
+                secret::delete(aws, &secret_name)
+                    .await
+                    .map_err(EngineError::aws(Kind::Secret, &secret_name))?;
+            }
+        }
+    }
+    let lg = owner.log_group_name();
+    if let Presence::Ours(_) =
+        log_group::observe(aws, &lg, owner).await.map_err(EngineError::aws(Kind::LogGroup, &lg))?
+    {
+        plan.push(Some(gone(Kind::LogGroup, &lg)));
+        if act && !t.retain {
+            log_group::delete(aws, &lg).await.map_err(EngineError::aws(Kind::LogGroup, &lg))?;
+        }
+    }
+    let repo = owner.repository_name();
+    if let Presence::Ours(_) = repository::observe(aws, &repo, owner)
+        .await
+        .map_err(EngineError::aws(Kind::Repository, &repo))?
+    {
+        plan.push(Some(gone(Kind::Repository, &repo)));
+        if act && !t.retain {
+            repository::delete(aws, &repo)
+                .await
+                .map_err(EngineError::aws(Kind::Repository, &repo))?;
+        }
+    }
+    Ok(plan)
+}
+
+/// A resource status entry for a failed AWS call.
+pub fn failed(kind: Kind, id: &str, e: &AwsError) -> ResourceStatus {
+    ResourceStatus {
+        kind: kind.as_str().into(),
+        id: id.into(),
+        state: ResourceState::Failed,
+        last_error: Some(ResourceError {
+            operation: e.operation.into(),
+            code: e.code.clone(),
+            message: e.message.clone(),
+        }),
+    }
+}

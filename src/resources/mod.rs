@@ -1,0 +1,40 @@
+//! One file per AWS resource kind, each with `observe` (IO), a pure `diff` and `act` (IO); the
+//! generic engine that runs them in dependency order; the typed plan; account-level resources.
+
+pub mod account;
+mod engine;
+mod log_group;
+pub mod plan;
+pub mod priorities;
+mod repository;
+pub mod rollout;
+mod rule;
+mod secret;
+mod service;
+mod tags;
+mod target_group;
+mod task_definition;
+
+pub use engine::{
+    Applied, EngineError, Observed, Teardown, apply, delete, failed, observe, plan, plan_delete,
+};
+pub use plan::{Action, Change, FieldChange, Kind, Plan};
+
+/// What observation found under a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presence<T> {
+    Missing,
+    /// Exists and carries our ownership tags.
+    Ours(T),
+    /// Exists without our ownership tags: never modified or deleted.
+    Foreign(String),
+}
+
+impl<T> Presence<T> {
+    pub fn ours(&self) -> Option<&T> {
+        match self {
+            Presence::Ours(t) => Some(t),
+            _ => None,
+        }
+    }
+}

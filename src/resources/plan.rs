@@ -1,0 +1,164 @@
+//! The typed plan: what `apply` will change, per AWS resource. Pure and `Display`-able, so
+//! `byoc plan` prints it, the controller logs it, and tests assert on it.
+
+use std::fmt;
+
+/// The kinds of AWS resource the operator manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Cluster,
+    LoadBalancer,
+    Listener,
+    Repository,
+    LogGroup,
+    Secret,
+    TargetGroup,
+    ListenerRule,
+    TaskDefinition,
+    EcsService,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Cluster => "EcsCluster",
+            Kind::LoadBalancer => "LoadBalancer",
+            Kind::Listener => "Listener",
+            Kind::Repository => "EcrRepository",
+            Kind::LogGroup => "LogGroup",
+            Kind::Secret => "Secret",
+            Kind::TargetGroup => "TargetGroup",
+            Kind::ListenerRule => "ListenerRule",
+            Kind::TaskDefinition => "TaskDefinition",
+            Kind::EcsService => "EcsService",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One field that differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldChange {
+    pub field: &'static str,
+    pub from: String,
+    pub to: String,
+}
+
+impl FieldChange {
+    pub fn new(field: &'static str, from: impl fmt::Display, to: impl fmt::Display) -> Self {
+        FieldChange { field, from: from.to_string(), to: to.to_string() }
+    }
+}
+
+/// What happens to one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Update(Vec<FieldChange>),
+    /// Recreate: `reason` says which immutable property changed.
+    Replace(String),
+    Delete,
+    /// Left in place by `deletionPolicy: Retain`.
+    Retain,
+}
+
+/// A change to one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub kind: Kind,
+    pub id: String,
+    pub action: Action,
+}
+
+impl Change {
+    pub fn new(kind: Kind, id: impl Into<String>, action: Action) -> Self {
+        Change { kind, id: id.into(), action }
+    }
+}
+
+/// The changes for one service (or account), in execution order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+}
+
+impl Plan {
+    /// Whether applying would change nothing (a retained resource is not a change).
+    pub fn is_empty(&self) -> bool {
+        self.changes.iter().all(|c| c.action == Action::Retain)
+    }
+
+    pub fn push(&mut self, change: Option<Change>) {
+        self.changes.extend(change);
+    }
+
+    pub fn of(&self, kind: Kind) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(move |c| c.kind == kind)
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.action {
+            Action::Create => write!(f, "  + create  {} {}", self.kind, self.id),
+            Action::Delete => write!(f, "  - delete  {} {}", self.kind, self.id),
+            Action::Retain => write!(f, "  = retain  {} {}", self.kind, self.id),
+            Action::Replace(reason) => {
+                write!(f, "  ± replace {} {} ({reason})", self.kind, self.id)
+            }
+            Action::Update(fields) => {
+                write!(f, "  ~ update  {} {}", self.kind, self.id)?;
+                for c in fields {
+                    write!(f, "\n      {}: {} → {}", c.field, c.from, c.to)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return writeln!(f, "  no changes");
+        }
+        for change in &self.changes {
+            writeln!(f, "{change}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_prints_each_field_change_from_old_to_new() {
+        let plan = Plan {
+            changes: vec![
+                Change::new(
+                    Kind::TaskDefinition,
+                    "default-web-1a2b3c",
+                    Action::Update(vec![FieldChange::new("image", "nginx:1.26", "nginx:1.27")]),
+                ),
+                Change::new(Kind::TargetGroup, "default-web-1a2b3c", Action::Create),
+            ],
+        };
+        let text = plan.to_string();
+        assert!(
+            text.contains(
+                "~ update  TaskDefinition default-web-1a2b3c\n      image: nginx:1.26 → nginx:1.27"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("+ create  TargetGroup"), "{text}");
+        assert!(!plan.is_empty());
+        assert!(Plan::default().to_string().contains("no changes"));
+    }
+}

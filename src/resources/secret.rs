@@ -1,0 +1,135 @@
+//! Secrets Manager secret holding one env var's value from a Kubernetes Secret: observe by name,
+//! diff by a hash tag (the value itself is never read back or logged), create or update.
+//! `diff` is pure; `observe` and `act` call Secrets Manager through `Aws::call`.
+
+use super::{
+    Action, Change, FieldChange, Kind, Presence,
+    tags::{self, Tags},
+};
+use crate::{
+    aws::{Aws, AwsError},
+    desired::{DesiredSecret, Owner, tag},
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    pub arn: String,
+    pub tags: Tags,
+}
+
+pub async fn observe(aws: &Aws, name: &str, owner: &Owner) -> Result<Presence<Secret>, AwsError> {
+    let out = match aws
+        .call(
+            "secretsmanager",
+            "DescribeSecret",
+            aws.secrets.describe_secret().secret_id(name).send(),
+        )
+        .await
+    {
+        Err(e) if e.is_not_found() => return Ok(Presence::Missing),
+        other => other?,
+    };
+    if out.deleted_date().is_some() {
+        return Ok(Presence::Missing);
+    }
+    let tags = tags::from_secrets(out.tags());
+    if !owner.owns(&tags) {
+        return Ok(Presence::Foreign(name.to_string()));
+    }
+    Ok(Presence::Ours(Secret { arn: out.arn().unwrap_or_default().to_string(), tags }))
+}
+
+fn with_hash(desired: &DesiredSecret, tags: &Tags) -> Tags {
+    let mut tags = tags.clone();
+    tags.insert(tag::SPEC_HASH.into(), desired.value_hash.clone());
+    tags
+}
+
+pub fn diff(desired: &DesiredSecret, tags: &Tags, observed: &Presence<Secret>) -> Option<Change> {
+    let action = match observed {
+        Presence::Missing => Action::Create,
+        Presence::Foreign(_) => return None,
+        Presence::Ours(secret) => {
+            if secret.tags.get(tag::SPEC_HASH) != Some(&desired.value_hash) {
+                Action::Update(vec![FieldChange::new("value", "(old value)", "(new value)")])
+            } else if !tags::missing(&with_hash(desired, tags), &secret.tags).is_empty() {
+                Action::Update(vec![FieldChange::new("tags", "outdated", "current")])
+            } else {
+                return None;
+            }
+        }
+    };
+    Some(Change::new(Kind::Secret, &desired.name, action))
+}
+
+/// Creates or updates the secret; returns its ARN.
+pub async fn act(
+    aws: &Aws,
+    desired: &DesiredSecret,
+    tags: &Tags,
+    observed: &Presence<Secret>,
+) -> Result<String, AwsError> {
+    let tags = with_hash(desired, tags);
+    match observed {
+        Presence::Missing => {
+            let out = aws
+                .call(
+                    "secretsmanager",
+                    "CreateSecret",
+                    aws.secrets
+                        .create_secret()
+                        .name(&desired.name)
+                        .secret_string(&desired.value)
+                        .set_tags(Some(tags::secrets(&tags)))
+                        .send(),
+                )
+                .await?;
+            Ok(out.arn().unwrap_or_default().to_string())
+        }
+        Presence::Ours(secret) => {
+            if secret.tags.get(tag::SPEC_HASH) != Some(&desired.value_hash) {
+                aws.call(
+                    "secretsmanager",
+                    "PutSecretValue",
+                    aws.secrets
+                        .put_secret_value()
+                        .secret_id(&secret.arn)
+                        .secret_string(&desired.value)
+                        .send(),
+                )
+                .await?;
+            }
+            let missing = tags::missing(&tags, &secret.tags);
+            if !missing.is_empty() {
+                aws.call(
+                    "secretsmanager",
+                    "TagResource",
+                    aws.secrets
+                        .tag_resource()
+                        .secret_id(&secret.arn)
+                        .set_tags(Some(tags::secrets(&missing)))
+                        .send(),
+                )
+                .await?;
+            }
+            Ok(secret.arn.clone())
+        }
+        Presence::Foreign(name) => {
+            Err(AwsError::unexpected("CreateSecret", format!("secret {name} is not ours")))
+        }
+    }
+}
+
+pub async fn delete(aws: &Aws, name: &str) -> Result<(), AwsError> {
+    match aws
+        .call(
+            "secretsmanager",
+            "DeleteSecret",
+            aws.secrets.delete_secret().secret_id(name).force_delete_without_recovery(true).send(),
+        )
+        .await
+    {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other.map(|_| ()),
+    }
+}

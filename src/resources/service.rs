@@ -1,0 +1,331 @@
+//! The ECS service: observe with `DescribeServices` (ten per call when batched), diff desired
+//! count, task definition, network, load balancer and deployment settings, create (with a
+//! `clientToken`, and only after we saw it missing: some emulators replace on a repeated create)
+//! or update; scale to zero and delete. `diff` is pure; the rest calls ECS through `Aws::call`.
+
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
+    LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags, Service, ServiceField,
+};
+
+use super::{
+    Action, Change, FieldChange, Kind, Presence,
+    tags::{self, Tags},
+};
+use crate::{
+    aws::{Aws, AwsError},
+    desired::{DesiredEcsService, Owner},
+};
+
+/// The ECS service as observed (ACTIVE or DRAINING).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EcsService {
+    pub arn: String,
+    pub status: String,
+    pub raw: Service,
+    pub tags: Tags,
+}
+
+pub async fn observe(
+    aws: &Aws,
+    cluster: &str,
+    name: &str,
+    owner: &Owner,
+) -> Result<Presence<EcsService>, AwsError> {
+    let out = match aws
+        .call(
+            "ecs",
+            "DescribeServices",
+            aws.ecs
+                .describe_services()
+                .cluster(cluster)
+                .services(name)
+                .include(ServiceField::Tags)
+                .send(),
+        )
+        .await
+    {
+        Err(e) if e.is_not_found() => return Ok(Presence::Missing),
+        other => other?,
+    };
+    let Some(svc) = out.services().iter().find(|s| s.status() != Some("INACTIVE")) else {
+        return Ok(Presence::Missing);
+    };
+    let tags = tags::from_ecs(svc.tags());
+    if !owner.owns(&tags) {
+        return Ok(Presence::Foreign(name.to_string()));
+    }
+    Ok(Presence::Ours(EcsService {
+        arn: svc.service_arn().unwrap_or_default().to_string(),
+        status: svc.status().unwrap_or_default().to_string(),
+        raw: svc.clone(),
+        tags,
+    }))
+}
+
+/// What the service should look like, given the ARNs produced earlier in the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target<'a> {
+    pub desired: &'a DesiredEcsService,
+    pub task_definition: &'a str,
+    pub target_group: Option<&'a str>,
+    pub container_port: Option<i32>,
+}
+
+fn field_changes(t: &Target<'_>, svc: &Service) -> Vec<FieldChange> {
+    let d = t.desired;
+    let mut fields = Vec::new();
+    if svc.desired_count() != d.desired_count {
+        fields.push(FieldChange::new("desiredCount", svc.desired_count(), d.desired_count));
+    }
+    let current_td = svc.task_definition().unwrap_or_default();
+    if current_td != t.task_definition {
+        fields.push(FieldChange::new(
+            "taskDefinition",
+            short(current_td),
+            short(t.task_definition),
+        ));
+    }
+    let vpc = svc.network_configuration().and_then(|n| n.awsvpc_configuration());
+    let mut subnets: Vec<String> = vpc.map(|v| v.subnets().to_vec()).unwrap_or_default();
+    let mut groups: Vec<String> = vpc.map(|v| v.security_groups().to_vec()).unwrap_or_default();
+    subnets.sort();
+    groups.sort();
+    let (mut want_subnets, mut want_groups) = (d.subnets.clone(), d.security_groups.clone());
+    want_subnets.sort();
+    want_groups.sort();
+    if subnets != want_subnets {
+        fields.push(FieldChange::new("subnets", subnets.join(","), want_subnets.join(",")));
+    }
+    if groups != want_groups {
+        fields.push(FieldChange::new("securityGroups", groups.join(","), want_groups.join(",")));
+    }
+    let public = vpc.and_then(|v| v.assign_public_ip()) == Some(&AssignPublicIp::Enabled);
+    if public != d.assign_public_ip {
+        fields.push(FieldChange::new("assignPublicIp", public, d.assign_public_ip));
+    }
+    let lbs: Vec<String> = svc
+        .load_balancers()
+        .iter()
+        .filter_map(|l| l.target_group_arn().map(str::to_string))
+        .collect();
+    let want_lbs: Vec<String> = t.target_group.map(|s| vec![s.to_string()]).unwrap_or_default();
+    if lbs != want_lbs {
+        fields.push(FieldChange::new("loadBalancer", list_or_none(&lbs), list_or_none(&want_lbs)));
+    }
+    if let Some(cfg) = svc.deployment_configuration() {
+        if cfg.minimum_healthy_percent() != Some(d.minimum_healthy_percent) {
+            fields.push(FieldChange::new(
+                "minimumHealthyPercent",
+                opt(cfg.minimum_healthy_percent()),
+                d.minimum_healthy_percent,
+            ));
+        }
+        if cfg.maximum_percent() != Some(d.maximum_percent) {
+            fields.push(FieldChange::new(
+                "maximumPercent",
+                opt(cfg.maximum_percent()),
+                d.maximum_percent,
+            ));
+        }
+        if let Some(cb) = cfg.deployment_circuit_breaker()
+            && (cb.enable() != d.circuit_breaker || cb.rollback() != d.rollback)
+        {
+            fields.push(FieldChange::new(
+                "circuitBreaker",
+                format!("enable={} rollback={}", cb.enable(), cb.rollback()),
+                format!("enable={} rollback={}", d.circuit_breaker, d.rollback),
+            ));
+        }
+    }
+    fields
+}
+
+fn short(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+fn opt(v: Option<i32>) -> String {
+    v.map_or("unset".into(), |v| v.to_string())
+}
+
+fn list_or_none(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.iter().map(|s| short(s)).collect::<Vec<_>>().join(",")
+    }
+}
+
+pub fn diff(t: &Target<'_>, tags: &Tags, observed: &Presence<EcsService>) -> Option<Change> {
+    let action = match observed {
+        Presence::Missing => Action::Create,
+        Presence::Foreign(_) => return None,
+        Presence::Ours(svc) if svc.status == "DRAINING" => Action::Create,
+        Presence::Ours(svc) => {
+            let mut fields = field_changes(t, &svc.raw);
+            if !tags::missing(tags, &svc.tags).is_empty() {
+                fields.push(FieldChange::new("tags", "outdated", "current"));
+            }
+            if fields.is_empty() {
+                return None;
+            }
+            Action::Update(fields)
+        }
+    };
+    Some(Change::new(Kind::EcsService, &t.desired.name, action))
+}
+
+fn network(d: &DesiredEcsService) -> Result<NetworkConfiguration, AwsError> {
+    let vpc = AwsVpcConfiguration::builder()
+        .set_subnets(Some(d.subnets.clone()))
+        .set_security_groups(Some(d.security_groups.clone()))
+        .assign_public_ip(if d.assign_public_ip {
+            AssignPublicIp::Enabled
+        } else {
+            AssignPublicIp::Disabled
+        })
+        .build()
+        .map_err(|e| AwsError::unexpected("CreateService", e.to_string()))?;
+    Ok(NetworkConfiguration::builder().awsvpc_configuration(vpc).build())
+}
+
+fn deployment(d: &DesiredEcsService) -> Result<DeploymentConfiguration, AwsError> {
+    let breaker =
+        DeploymentCircuitBreaker::builder().enable(d.circuit_breaker).rollback(d.rollback).build();
+    Ok(DeploymentConfiguration::builder()
+        .minimum_healthy_percent(d.minimum_healthy_percent)
+        .maximum_percent(d.maximum_percent)
+        .deployment_circuit_breaker(breaker)
+        .build())
+}
+
+fn load_balancers(t: &Target<'_>) -> Vec<LoadBalancer> {
+    match (t.target_group, t.container_port) {
+        (Some(tg), Some(port)) => vec![
+            LoadBalancer::builder()
+                .target_group_arn(tg)
+                .container_name("app")
+                .container_port(port)
+                .build(),
+        ],
+        _ => vec![],
+    }
+}
+
+/// Creates or updates the service; returns it as AWS describes it after the call.
+pub async fn act(
+    aws: &Aws,
+    cluster: &str,
+    t: &Target<'_>,
+    tags: &Tags,
+    observed: &Presence<EcsService>,
+    owner: &Owner,
+) -> Result<Service, AwsError> {
+    let d = t.desired;
+    match observed {
+        Presence::Foreign(name) => {
+            Err(AwsError::unexpected("CreateService", format!("service {name} is not ours")))
+        }
+        Presence::Ours(svc) if svc.status == "DRAINING" => Err(AwsError {
+            operation: "CreateService",
+            code: "ServiceDraining".into(),
+            message: format!("the previous service {} is still draining; retrying", d.name),
+            category: crate::aws::Category::Transient,
+        }),
+        Presence::Ours(svc) => {
+            let mut current = svc.raw.clone();
+            if !field_changes(t, &svc.raw).is_empty() {
+                let out = aws
+                    .call(
+                        "ecs",
+                        "UpdateService",
+                        aws.ecs
+                            .update_service()
+                            .cluster(cluster)
+                            .service(&d.name)
+                            .desired_count(d.desired_count)
+                            .task_definition(t.task_definition)
+                            .network_configuration(network(d)?)
+                            .deployment_configuration(deployment(d)?)
+                            .set_load_balancers(Some(load_balancers(t)))
+                            .set_health_check_grace_period_seconds(d.health_check_grace_seconds)
+                            .send(),
+                    )
+                    .await?;
+                current = out.service().cloned().unwrap_or(current);
+            }
+            let missing = tags::missing(tags, &svc.tags);
+            if !missing.is_empty() {
+                aws.call(
+                    "ecs",
+                    "TagResource",
+                    aws.ecs
+                        .tag_resource()
+                        .resource_arn(&svc.arn)
+                        .set_tags(Some(tags::ecs(&missing)))
+                        .send(),
+                )
+                .await?;
+            }
+            Ok(current)
+        }
+        Presence::Missing => {
+            let token = format!(
+                "{:016x}",
+                crate::desired::naming::fnv1a(format!("{}:{}", owner.uid, d.name).as_bytes())
+            );
+            let out = aws
+                .call(
+                    "ecs",
+                    "CreateService",
+                    aws.ecs
+                        .create_service()
+                        .cluster(cluster)
+                        .service_name(&d.name)
+                        .task_definition(t.task_definition)
+                        .desired_count(d.desired_count)
+                        .launch_type(LaunchType::Fargate)
+                        .network_configuration(network(d)?)
+                        .deployment_configuration(deployment(d)?)
+                        .set_load_balancers(Some(load_balancers(t)))
+                        .set_health_check_grace_period_seconds(d.health_check_grace_seconds)
+                        .client_token(token)
+                        .propagate_tags(PropagateTags::Service)
+                        .enable_ecs_managed_tags(true)
+                        .set_tags(Some(tags::ecs(tags)))
+                        .send(),
+                )
+                .await?;
+            out.service()
+                .cloned()
+                .ok_or_else(|| AwsError::unexpected("CreateService", "no service in the response"))
+        }
+    }
+}
+
+/// Scales the service to zero, then deletes it. Missing is success.
+pub async fn delete(aws: &Aws, cluster: &str, name: &str) -> Result<(), AwsError> {
+    match aws
+        .call(
+            "ecs",
+            "UpdateService",
+            aws.ecs.update_service().cluster(cluster).service(name).desired_count(0).send(),
+        )
+        .await
+    {
+        Err(e) if e.is_not_found() || e.code == "ServiceNotActiveException" => return Ok(()),
+        other => other.map(|_| ())?,
+    }
+    match aws
+        .call(
+            "ecs",
+            "DeleteService",
+            aws.ecs.delete_service().cluster(cluster).service(name).force(true).send(),
+        )
+        .await
+    {
+        Err(e) if e.is_not_found() || e.code == "ServiceNotActiveException" => Ok(()),
+        other => other.map(|_| ()),
+    }
+}

@@ -1,0 +1,184 @@
+//! Task definition of a service (Fargate, awsvpc). A new revision is registered **only** when what
+//! we register changed: the latest revision carries a hash of our desired definition as a tag, so
+//! fields AWS adds never look like drift. `diff` is pure; the rest calls ECS through `Aws::call`.
+
+use aws_sdk_ecs::types::{
+    Compatibility, ContainerDefinition, KeyValuePair, LogConfiguration, LogDriver, NetworkMode,
+    PortMapping, Secret as EcsSecret, TaskDefinitionField, TransportProtocol,
+};
+
+use super::{
+    Action, Change, FieldChange, Kind,
+    tags::{self, Tags},
+};
+use crate::{
+    aws::{Aws, AwsError},
+    desired::{DesiredTaskDefinition, tag},
+};
+
+/// The latest ACTIVE revision of the family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskDefinition {
+    pub arn: String,
+    pub revision: i32,
+    pub image: String,
+    pub spec_hash: Option<String>,
+}
+
+pub async fn observe(aws: &Aws, family: &str) -> Result<Option<TaskDefinition>, AwsError> {
+    let out = match aws
+        .call(
+            "ecs",
+            "DescribeTaskDefinition",
+            aws.ecs
+                .describe_task_definition()
+                .task_definition(family)
+                .include(TaskDefinitionField::Tags)
+                .send(),
+        )
+        .await
+    {
+        Err(e) if e.is_not_found() || e.code == "ClientException" => return Ok(None),
+        other => other?,
+    };
+    let Some(td) = out.task_definition() else { return Ok(None) };
+    let tags = tags::from_ecs(out.tags());
+    Ok(Some(TaskDefinition {
+        arn: td.task_definition_arn().unwrap_or_default().to_string(),
+        revision: td.revision(),
+        image: td
+            .container_definitions()
+            .first()
+            .and_then(|c| c.image())
+            .unwrap_or_default()
+            .to_string(),
+        spec_hash: tags.get(tag::SPEC_HASH).cloned(),
+    }))
+}
+
+pub fn diff(desired: &DesiredTaskDefinition, observed: Option<&TaskDefinition>) -> Option<Change> {
+    let hash = desired.spec_hash();
+    let action = match observed {
+        None => Action::Create,
+        Some(td) if td.spec_hash.as_deref() == Some(hash.as_str()) => return None,
+        Some(td) => {
+            let mut fields = Vec::new();
+            if td.image != desired.container.image {
+                fields.push(FieldChange::new("image", &td.image, &desired.container.image));
+            }
+            fields.push(FieldChange::new(
+                "revision",
+                td.revision,
+                format!("{} (new revision)", td.revision + 1),
+            ));
+            Action::Update(fields)
+        }
+    };
+    Some(Change::new(Kind::TaskDefinition, &desired.family, action))
+}
+
+/// Registers a new revision; returns its ARN. `secret_arns` maps env var names to secret ARNs.
+pub async fn register(
+    aws: &Aws,
+    desired: &DesiredTaskDefinition,
+    secret_arns: &std::collections::BTreeMap<String, String>,
+    tags: &Tags,
+) -> Result<String, AwsError> {
+    let c = &desired.container;
+    let mut tags = tags.clone();
+    tags.insert(tag::SPEC_HASH.into(), desired.spec_hash());
+    let container = ContainerDefinition::builder()
+        .name(&c.name)
+        .image(&c.image)
+        .essential(true)
+        .set_entry_point((!c.command.is_empty()).then(|| c.command.clone()))
+        .set_command((!c.args.is_empty()).then(|| c.args.clone()))
+        .set_port_mappings(Some(
+            c.ports
+                .iter()
+                .map(|p| {
+                    PortMapping::builder()
+                        .container_port(*p)
+                        .protocol(TransportProtocol::Tcp)
+                        .build()
+                })
+                .collect(),
+        ))
+        .set_environment(Some(
+            c.env.iter().map(|(k, v)| KeyValuePair::builder().name(k).value(v).build()).collect(),
+        ))
+        .set_secrets(Some(
+            c.secrets
+                .keys()
+                .filter_map(|env| {
+                    EcsSecret::builder().name(env).value_from(secret_arns.get(env)?).build().ok()
+                })
+                .collect(),
+        ))
+        .log_configuration(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .options("awslogs-group", &c.log_group)
+                .options("awslogs-region", &c.region)
+                .options("awslogs-stream-prefix", "app")
+                .build()
+                .map_err(|e| AwsError::unexpected("RegisterTaskDefinition", e.to_string()))?,
+        )
+        .build();
+    let out = aws
+        .call(
+            "ecs",
+            "RegisterTaskDefinition",
+            aws.ecs
+                .register_task_definition()
+                .family(&desired.family)
+                .requires_compatibilities(Compatibility::Fargate)
+                .network_mode(NetworkMode::Awsvpc)
+                .cpu(desired.cpu_units.to_string())
+                .memory(desired.memory_mib.to_string())
+                .execution_role_arn(&desired.execution_role_arn)
+                .set_task_role_arn(desired.task_role_arn.clone())
+                .container_definitions(container)
+                .set_tags(Some(tags::ecs(&tags)))
+                .send(),
+        )
+        .await?;
+    out.task_definition().and_then(|t| t.task_definition_arn()).map(str::to_string).ok_or_else(
+        || AwsError::unexpected("RegisterTaskDefinition", "no task definition in the response"),
+    )
+}
+
+/// Deregisters every ACTIVE revision of the family.
+pub async fn deregister_all(aws: &Aws, family: &str) -> Result<usize, AwsError> {
+    let out = aws
+        .call(
+            "ecs",
+            "ListTaskDefinitions",
+            aws.ecs.list_task_definitions().family_prefix(family).send(),
+        )
+        .await?;
+    let arns: Vec<String> = out
+        .task_definition_arns()
+        .iter()
+        .filter(|arn| {
+            arn.rsplit_once('/')
+                .and_then(|(_, fr)| fr.rsplit_once(':'))
+                .is_some_and(|(f, _)| f == family)
+        })
+        .cloned()
+        .collect();
+    for arn in &arns {
+        match aws
+            .call(
+                "ecs",
+                "DeregisterTaskDefinition",
+                aws.ecs.deregister_task_definition().task_definition(arn).send(),
+            )
+            .await
+        {
+            Err(e) if !e.is_not_found() => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(arns.len())
+}
