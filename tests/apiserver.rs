@@ -22,6 +22,8 @@ mod kubectl;
 mod listing;
 #[path = "apiserver/patching.rs"]
 mod patching;
+#[path = "apiserver/real_crds.rs"]
+mod real_crds;
 #[path = "apiserver/runtime.rs"]
 mod runtime;
 #[path = "apiserver/validation.rs"]

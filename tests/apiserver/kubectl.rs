@@ -41,7 +41,7 @@ fn command(server: &ApiServer, args: &[&str]) -> tokio::process::Command {
 }
 
 /// Runs kubectl to completion; kills it after 60 s.
-async fn kubectl(server: &ApiServer, args: &[&str]) -> Output {
+pub async fn kubectl(server: &ApiServer, args: &[&str]) -> Output {
     tokio::time::timeout(Duration::from_secs(60), command(server, args).output())
         .await
         .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish within 60s"))
@@ -49,7 +49,7 @@ async fn kubectl(server: &ApiServer, args: &[&str]) -> Output {
 }
 
 /// Runs kubectl and returns stdout, failing the test with stderr when it fails.
-async fn succeed(server: &ApiServer, args: &[&str]) -> String {
+pub async fn succeed(server: &ApiServer, args: &[&str]) -> String {
     let output = kubectl(server, args).await;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
