@@ -12,7 +12,9 @@
 
 pub mod api;
 pub mod aws;
+pub mod controller;
 pub mod desired;
 pub mod oneshot;
 pub mod resources;
 pub mod status;
+pub mod telemetry;

@@ -1,6 +1,6 @@
 //! `byoc`: the operator's command line. Thin: parses arguments and calls the library.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use byoc::{
     aws::{self, Aws, CallCounter, RateLimiter},
@@ -26,14 +26,77 @@ enum Command {
     },
     /// Print the version.
     Version,
-    /// Run the Kubernetes controller.
-    Controller,
+    /// Run the Kubernetes controller (in a cluster, or against the cluster of $KUBECONFIG).
+    Controller(ControllerArgs),
     /// Show what `apply` would change in AWS. Exit code 0: nothing to do; 2: changes pending.
     Plan(OneShot),
     /// Create or update the AWS resources of the services in the files; print their status.
     Apply(OneShot),
     /// Delete the AWS resources of the services in the files (honouring deletionPolicy).
     Delete(OneShot),
+}
+
+#[derive(Args, Debug)]
+struct ControllerArgs {
+    /// Watch only these namespaces (comma-separated); empty watches all.
+    #[arg(long, env = "BYOC_NAMESPACES", value_delimiter = ',', default_value = "")]
+    namespaces: Vec<String>,
+    /// Reconciles running at once, per kind.
+    #[arg(long, env = "BYOC_CONCURRENCY", default_value_t = 4)]
+    concurrency: u16,
+    /// Elect a leader through a Lease, so several replicas are safe.
+    #[arg(long, env = "BYOC_LEADER_ELECTION", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Name of the leader election Lease.
+    #[arg(long, default_value = "byoc-operator")]
+    lease_name: String,
+    /// Namespace of the Lease (defaults to the pod's namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    health_addr: std::net::SocketAddr,
+    /// Log format: json or text.
+    #[arg(long, env = "BYOC_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
+    log_format: String,
+    /// Re-reconcile every object this often to detect and correct drift (e.g. 10m, 1h30m, 45s).
+    #[arg(long, env = "BYOC_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    resync_interval: Duration,
+    /// Requeue interval while waiting for AWS (rollouts in progress, load balancers provisioning).
+    #[arg(long, env = "BYOC_WAITING_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    waiting_interval: Duration,
+    /// Allow env values from Kubernetes Secrets (the operator then reads Secrets).
+    #[arg(long, env = "BYOC_SECRET_ENV", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    secret_env: bool,
+    /// Identifies this installation in ownership tags (defaults to the kube-system namespace UID).
+    #[arg(long, env = "BYOC_CLUSTER_ID")]
+    cluster_id: Option<String>,
+    /// Send every AWS call to this endpoint (an emulator), whatever the accounts say.
+    #[arg(long, env = "BYOC_AWS_ENDPOINT")]
+    aws_endpoint: Option<String>,
+    /// Handle only CloudAccounts matching this label selector (e.g. `shard=a`).
+    #[arg(long, env = "BYOC_ACCOUNT_SELECTOR")]
+    account_selector: Option<String>,
+}
+
+/// Parses durations like `500ms`, `45s`, `10m`, `1h30m`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let re = regex::Regex::new(r"^(?:([0-9]+)(ms|s|m|h))+$").map_err(|e| e.to_string())?;
+    if !re.is_match(s) {
+        return Err(format!("{s:?} is not a duration; use forms like 500ms, 45s, 10m or 1h30m"));
+    }
+    let part = regex::Regex::new(r"([0-9]+)(ms|s|m|h)").map_err(|e| e.to_string())?;
+    let mut total = Duration::ZERO;
+    for c in part.captures_iter(s) {
+        let n: u64 = c[1].parse().map_err(|_| format!("{s:?}: number too large"))?;
+        total += match &c[2] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            _ => Duration::from_secs(n * 3600),
+        };
+    }
+    Ok(total)
 }
 
 #[derive(Args, Debug)]
@@ -88,7 +151,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             println!("byoc {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Controller => Err("the controller is not implemented yet".into()),
+        Command::Controller(args) => controller(args).await,
         Command::Plan(args) => plan(args).await,
         Command::Apply(args) => apply(args).await,
         Command::Delete(args) => delete(args).await,
@@ -161,4 +224,60 @@ async fn delete(args: OneShot) -> Result<ExitCode, String> {
         println!("{label}\n{plan}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn controller(args: ControllerArgs) -> Result<ExitCode, String> {
+    byoc::telemetry::init_tracing(&args.log_format);
+    let client =
+        kube::Client::try_default().await.map_err(|e| format!("connecting to Kubernetes: {e}"))?;
+    let cluster_id = match args.cluster_id {
+        Some(id) => id,
+        None => {
+            let namespaces =
+                kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone());
+            let ns = namespaces.get("kube-system").await.map_err(|e| {
+                format!("reading the kube-system namespace for the installation id (or set --cluster-id): {e}")
+            })?;
+            ns.metadata.uid.unwrap_or_else(|| "default".into())
+        }
+    };
+    let identity =
+        std::env::var("POD_NAME").unwrap_or_else(|_| format!("byoc-{}", std::process::id()));
+    let options = byoc::controller::Options {
+        settings: byoc::controller::Settings {
+            cluster_id,
+            resync: args.resync_interval,
+            waiting: args.waiting_interval,
+            secret_env: args.secret_env,
+            endpoint_override: args.aws_endpoint,
+        },
+        namespaces: args.namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
+        concurrency: args.concurrency,
+        account_selector: args.account_selector,
+        health_addr: args.health_addr,
+        leader_election: args.leader_election.then(|| byoc::controller::LeaseConfig {
+            name: args.lease_name,
+            namespace: args.lease_namespace,
+            identity,
+            duration: Duration::from_secs(15),
+            renew: Duration::from_secs(5),
+        }),
+    };
+    byoc::controller::run(client, options).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_parse_in_the_forms_the_chart_passes() {
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("ten minutes").is_err());
+    }
 }

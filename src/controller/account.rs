@@ -1,0 +1,201 @@
+//! Reconcile of one CloudAccount: ensure the ECS cluster and the shared load balancers exist, and
+//! write what services need (cluster ARN, listener ARNs, DNS names) to its status. Services read
+//! the account's status rather than calling AWS for it.
+
+use std::{sync::Arc, time::Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{
+    Api, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::{controller::Action, events::EventType},
+};
+use serde_json::json;
+
+use super::{Context, Error, events};
+use crate::{
+    api::{
+        self, CloudAccount, CloudAccountStatus, LoadBalancerStatus, READY, RECONCILING, STALLED,
+        reason, set_condition,
+    },
+    aws::Category,
+    resources::account::{self, AccountState, LoadBalancerState},
+};
+
+pub async fn reconcile(account: Arc<CloudAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _in_flight = ctx.metrics.start();
+    let started = Instant::now();
+    let span = tracing::info_span!("reconcile", kind = "CloudAccount", name = %account.name_any(), generation = account.metadata.generation);
+    let result = tracing::Instrument::instrument(run(&account, &ctx), span).await;
+    ctx.metrics.reconciled(
+        "CloudAccount",
+        if result.is_ok() { "success" } else { "error" },
+        started.elapsed(),
+    );
+    if result.is_ok() {
+        ctx.reset_backoff(&account.name_any());
+    }
+    result
+}
+
+async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
+    let name = account.name_any();
+    let aws = ctx.aws(&name, &account.spec.aws).await;
+    let previous = account.status.clone().unwrap_or_default();
+    let mut next = previous.clone();
+    next.observed_generation = account.metadata.generation;
+    let now = Time(jiff::Timestamp::now());
+    let generation = account.metadata.generation;
+    let result = account::ensure(&aws, &name, &account.spec, &ctx.settings.cluster_id).await;
+    let action = match result {
+        Ok(state) => {
+            next.cluster_arn = state.cluster_arn.clone();
+            next.account_id = state
+                .cluster_arn
+                .as_deref()
+                .and_then(|arn| arn.split(':').nth(4))
+                .map(str::to_string);
+            next.load_balancers = account
+                .spec
+                .load_balancers
+                .iter()
+                .map(|lb| {
+                    let s = state.load_balancers.get(&lb.name).cloned().unwrap_or_default();
+                    let old = previous.load_balancers.iter().find(|o| o.name == lb.name);
+                    LoadBalancerStatus {
+                        name: lb.name.clone(),
+                        arn: s.arn,
+                        dns_name: s.dns_name.or_else(|| old.and_then(|o| o.dns_name.clone())),
+                        listener_arn: s.listener_arn,
+                        rules: old.map_or(0, |o| o.rules),
+                        target_groups: old.map_or(0, |o| o.target_groups),
+                    }
+                })
+                .collect();
+            let message = format!(
+                "ECS cluster {} and {} load balancer(s) ready",
+                account.spec.cluster.name,
+                account.spec.load_balancers.len()
+            );
+            set_condition(
+                &mut next.conditions,
+                READY,
+                true,
+                reason::READY,
+                &message,
+                generation,
+                &now,
+            );
+            set_condition(
+                &mut next.conditions,
+                RECONCILING,
+                false,
+                reason::READY,
+                "",
+                generation,
+                &now,
+            );
+            set_condition(
+                &mut next.conditions,
+                STALLED,
+                false,
+                reason::READY,
+                "",
+                generation,
+                &now,
+            );
+            Ok(Action::requeue(ctx.settings.resync))
+        }
+        Err(e) => {
+            let stalled = matches!(
+                e.category,
+                Category::AccessDenied | Category::Invalid | Category::QuotaExceeded
+            );
+            let why = match e.category {
+                Category::AccessDenied => reason::AWS_ACCESS_DENIED,
+                Category::QuotaExceeded => reason::QUOTA_EXCEEDED,
+                _ => reason::AWS_ERROR,
+            };
+            let message = e.to_string();
+            set_condition(&mut next.conditions, READY, false, why, &message, generation, &now);
+            set_condition(
+                &mut next.conditions,
+                RECONCILING,
+                !stalled,
+                why,
+                if stalled { "" } else { &message },
+                generation,
+                &now,
+            );
+            set_condition(
+                &mut next.conditions,
+                STALLED,
+                stalled,
+                why,
+                if stalled { &message } else { "" },
+                generation,
+                &now,
+            );
+            if stalled { Ok(Action::requeue(ctx.settings.resync)) } else { Err(Error::Aws(e)) }
+        }
+    };
+    if next != previous {
+        let was_ready = api::is_true(&previous.conditions, READY);
+        let is_ready = api::is_true(&next.conditions, READY);
+        if was_ready != is_ready {
+            let (t, r) = if is_ready {
+                (EventType::Normal, "AccountReady")
+            } else {
+                (EventType::Warning, "AccountNotReady")
+            };
+            let note = next
+                .conditions
+                .iter()
+                .find(|c| c.type_ == READY)
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            events::publish(ctx, account, t, r, note).await;
+        }
+        write_status(ctx, account, &next).await?;
+    }
+    action
+}
+
+async fn write_status(
+    ctx: &Context,
+    account: &CloudAccount,
+    status: &CloudAccountStatus,
+) -> Result<(), Error> {
+    let api = Api::<CloudAccount>::all(ctx.client.clone());
+    let patch = json!({"apiVersion": format!("{}/{}", api::GROUP, api::VERSION), "kind": "CloudAccount", "status": status});
+    api.patch_status(
+        &account.name_any(),
+        &PatchParams::apply(api::FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// What services need from the account, from its status; `None` until the cluster exists.
+pub fn account_state(account: &CloudAccount) -> Option<AccountState> {
+    let status = account.status.as_ref()?;
+    let cluster_arn = status.cluster_arn.clone()?;
+    Some(AccountState {
+        cluster_arn: Some(cluster_arn),
+        load_balancers: status
+            .load_balancers
+            .iter()
+            .map(|l| {
+                (
+                    l.name.clone(),
+                    LoadBalancerState {
+                        arn: l.arn.clone(),
+                        dns_name: l.dns_name.clone(),
+                        listener_arn: l.listener_arn.clone(),
+                    },
+                )
+            })
+            .collect(),
+    })
+}

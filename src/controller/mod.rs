@@ -1,0 +1,277 @@
+//! `byoc controller`: kube-runtime controllers for CloudAccount and CloudService, leader election,
+//! health and metrics endpoints, graceful shutdown.
+//!
+//! A CloudAccount change re-reconciles its services; a change to a Secret referenced by a service
+//! re-reconciles that service; status-only writes are filtered out (generation, finalizers and
+//! annotations predicates), so the controller does not wake itself up.
+
+mod account;
+mod claims;
+mod context;
+mod events;
+mod leader;
+mod service;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api, Client, ResourceExt,
+    core::PartialObjectMeta,
+    runtime::{
+        Controller, Predicate, WatchStreamExt,
+        controller::{Action, Config as ControllerConfig},
+        predicates, reflector,
+        reflector::{ObjectRef, Store},
+        watcher,
+    },
+};
+
+pub use account::account_state;
+pub use context::{Context, Settings, backoff};
+pub use leader::{LeaderElector, LeaseConfig};
+pub use service::SKIP_CLEANUP;
+
+use crate::{
+    api::{CloudAccount, CloudService},
+    aws::AwsError,
+    resources::EngineError,
+    telemetry::{self, Metrics},
+};
+
+/// Why a reconcile failed (and will be retried with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Engine(EngineError),
+    #[error("{0}")]
+    Aws(AwsError),
+}
+
+/// Options of `byoc controller`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub settings: Settings,
+    /// Watched namespaces; empty watches all.
+    pub namespaces: Vec<String>,
+    pub concurrency: u16,
+    pub health_addr: SocketAddr,
+    pub leader_election: Option<LeaseConfig>,
+    /// Only CloudAccounts with matching labels are handled (sharding several installations).
+    pub account_selector: Option<String>,
+}
+
+fn error_policy<K: kube::Resource<DynamicType = ()>>(
+    obj: Arc<K>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    let key = format!(
+        "{}/{}",
+        obj.meta().namespace.clone().unwrap_or_default(),
+        obj.meta().name.clone().unwrap_or_default()
+    );
+    let delay = ctx.next_backoff(&key);
+    tracing::warn!(object = %key, error = %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// Runs the controllers until SIGTERM/SIGINT (or lost leadership).
+pub async fn run(client: Client, options: Options) -> Result<(), String> {
+    let metrics = Arc::new(Metrics::default());
+    let addr = telemetry::serve(options.health_addr, metrics.clone())
+        .await
+        .map_err(|e| format!("serving health endpoints on {}: {e}", options.health_addr))?;
+    tracing::info!(%addr, "health and metrics endpoints up");
+    let elector = options.leader_election.clone().map(|c| LeaderElector::new(client.clone(), c));
+    if let Some(e) = &elector {
+        tracing::info!("waiting for leadership");
+        tokio::select! {
+            _ = e.acquire() => {}
+            _ = shutdown_signal() => return Ok(()),
+        }
+        tracing::info!("leading");
+    }
+    metrics.set_leader(true);
+    let lost = async move {
+        match &elector {
+            Some(e) => e.keep().await,
+            None => std::future::pending().await,
+        }
+    };
+    let shutdown = async {
+        tokio::select! {
+            _ = shutdown_signal() => tracing::info!("shutting down: finishing in-flight reconciles"),
+            _ = lost => tracing::error!("leadership lost: stopping"),
+        }
+    };
+    controllers(client.clone(), options.clone(), metrics, shutdown).await?;
+    if let Some(config) = options.leader_election {
+        LeaderElector::new(client, config).release().await;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn watcher_config() -> watcher::Config {
+    watcher::Config::default().any_semantic()
+}
+
+async fn controllers(
+    client: Client,
+    options: Options,
+    metrics: Arc<Metrics>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let service_apis: Vec<Api<CloudService>> = if options.namespaces.is_empty() {
+        vec![Api::all(client.clone())]
+    } else {
+        options.namespaces.iter().map(|ns| Api::namespaced(client.clone(), ns)).collect()
+    };
+    let account_config = match &options.account_selector {
+        Some(selector) => watcher_config().labels(selector),
+        None => watcher_config(),
+    };
+    let (account_reader, account_writer) = reflector::store();
+    let account_stream = reflector(
+        account_writer,
+        watcher(Api::<CloudAccount>::all(client.clone()), account_config.clone()),
+    )
+    .default_backoff()
+    .touched_objects()
+    .predicate_filter(predicates::generation.combine(predicates::annotations), Default::default());
+    // Our own status writes change neither generation, finalizers nor annotations: filtered out.
+    let service_controllers: Vec<Controller<CloudService>> = service_apis
+        .iter()
+        .map(|api| {
+            let (reader, writer) = reflector::store();
+            let stream = reflector(writer, watcher(api.clone(), watcher_config()))
+                .default_backoff()
+                .touched_objects()
+                .predicate_filter(
+                    predicates::generation
+                        .combine(predicates::finalizers)
+                        .combine(predicates::annotations),
+                    Default::default(),
+                );
+            Controller::for_stream(stream, reader)
+        })
+        .collect();
+    let stores: Vec<Store<CloudService>> = service_controllers.iter().map(|c| c.store()).collect();
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        options.settings.clone(),
+        metrics.clone(),
+        account_reader.clone(),
+        stores,
+    ));
+
+    let (shutdown_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut tasks = Vec::new();
+    let config = ControllerConfig::default().concurrency(options.concurrency);
+    for (i, controller) in service_controllers.into_iter().enumerate() {
+        let namespace = options.namespaces.get(i).cloned();
+        let accounts_ctx = ctx.clone();
+        let secrets_ctx = ctx.clone();
+        let secret_api: Api<PartialObjectMeta<Secret>> = match &namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        let account_changes = watcher(Api::<CloudAccount>::all(client.clone()), account_config.clone())
+            .default_backoff()
+            .touched_objects()
+            .predicate_filter(predicates::generation, Default::default());
+        let mut controller = controller
+            .with_config(config.clone())
+            .watches_stream(account_changes, move |account: CloudAccount| {
+                services_of_account(&accounts_ctx, &account.name_any())
+            });
+        if options.settings.secret_env {
+            let secret_changes =
+                watcher(secret_api, watcher_config()).default_backoff().touched_objects();
+            controller = controller.watches_stream(secret_changes, move |secret| {
+                services_using_secret(
+                    &secrets_ctx,
+                    &secret.namespace().unwrap_or_default(),
+                    &secret.name_any(),
+                )
+            });
+        }
+        let mut rx = shutdown_tx.subscribe();
+        let stream = controller
+            .graceful_shutdown_on(async move {
+                let _ = rx.recv().await;
+            })
+            .run(service::reconcile, error_policy, ctx.clone())
+            .for_each(|_| async {});
+        tasks.push(tokio::spawn(stream));
+    }
+    let mut rx = shutdown_tx.subscribe();
+    let account_controller = Controller::for_stream(account_stream, account_reader)
+        .with_config(config)
+        .graceful_shutdown_on(async move {
+            let _ = rx.recv().await;
+        })
+        .run(account::reconcile, error_policy, ctx.clone())
+        .for_each(|_| async {});
+    tasks.push(tokio::spawn(account_controller));
+    metrics.set_ready(true);
+    shutdown.await;
+    metrics.set_ready(false);
+    let _ = shutdown_tx.send(());
+    for task in tasks {
+        let _ = task.await;
+    }
+    Ok(())
+}
+
+fn services_of_account(ctx: &Context, account: &str) -> Vec<ObjectRef<CloudService>> {
+    ctx.all_services()
+        .iter()
+        .filter(|s| s.spec.account_ref.name == account)
+        .map(|s| ObjectRef::from(s.as_ref()))
+        .collect()
+}
+
+fn services_using_secret(
+    ctx: &Context,
+    namespace: &str,
+    secret: &str,
+) -> Vec<ObjectRef<CloudService>> {
+    ctx.all_services()
+        .iter()
+        .filter(|s| s.namespace().as_deref() == Some(namespace))
+        .filter(|s| {
+            s.spec
+                .env
+                .iter()
+                .any(|e| e.value_from.as_ref().is_some_and(|v| v.secret_key_ref.name == secret))
+        })
+        .map(|s| ObjectRef::from(s.as_ref()))
+        .collect()
+}
+
+/// Requeue interval while waiting for AWS.
+pub const DEFAULT_WAITING: Duration = Duration::from_secs(10);

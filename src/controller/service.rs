@@ -1,0 +1,404 @@
+//! Reconcile of one CloudService: dereference (account, namespace, secrets) → validate → desired →
+//! observe → plan → act → status, or, when the object is being deleted, tear the stack down and
+//! release the finalizer once AWS is confirmed clean. Cleanup never re-validates, so a broken spec
+//! can always be deleted.
+
+use std::{collections::BTreeMap, sync::Arc, time::Instant};
+
+use k8s_openapi::{
+    api::core::v1::{Namespace, Secret},
+    apimachinery::pkg::apis::meta::v1::Time,
+};
+use kube::{
+    Api, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::{controller::Action, events::EventType},
+};
+use serde_json::json;
+
+use super::{Context, Error, account_state, claims, events};
+use crate::{
+    api::{
+        self, CloudAccount, CloudService, CloudServiceStatus, FINALIZER, READY, RolloutState,
+        reason,
+    },
+    desired::{self, Invalid, Owner, SecretData},
+    resources::{self, Kind},
+    status,
+};
+
+/// Annotation that lets a service be deleted without touching AWS (e.g. its account is gone).
+pub const SKIP_CLEANUP: &str = "byoc.dev/skip-cleanup";
+
+pub async fn reconcile(service: Arc<CloudService>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _in_flight = ctx.metrics.start();
+    let started = Instant::now();
+    let key = format!("{}/{}", service.namespace().unwrap_or_default(), service.name_any());
+    let span = tracing::info_span!("reconcile", kind = "CloudService", namespace = %service.namespace().unwrap_or_default(), name = %service.name_any(), generation = service.metadata.generation);
+    let result = tracing::Instrument::instrument(run(&service, &ctx), span).await;
+    let outcome = match &result {
+        Ok(Outcome::Done(_)) => "success",
+        Ok(Outcome::Waiting(_)) => "waiting",
+        Ok(Outcome::Stalled(_)) => "stalled",
+        Err(_) => "error",
+    };
+    ctx.metrics.reconciled("CloudService", outcome, started.elapsed());
+    if result.is_ok() {
+        ctx.reset_backoff(&key);
+    }
+    result.map(|o| match o {
+        Outcome::Done(a) | Outcome::Waiting(a) | Outcome::Stalled(a) => a,
+    })
+}
+
+enum Outcome {
+    Done(Action),
+    Waiting(Action),
+    Stalled(Action),
+}
+
+fn owner(service: &CloudService, ctx: &Context) -> Owner {
+    Owner {
+        namespace: service.namespace().unwrap_or_default(),
+        name: service.name_any(),
+        uid: service.uid().unwrap_or_default(),
+        cluster_id: ctx.settings.cluster_id.clone(),
+    }
+}
+
+fn account(ctx: &Context, service: &CloudService) -> Option<Arc<CloudAccount>> {
+    ctx.accounts.state().into_iter().find(|a| a.name_any() == service.spec.account_ref.name)
+}
+
+async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
+    if service.metadata.deletion_timestamp.is_some() {
+        return cleanup(service, ctx).await;
+    }
+    let generation = service.metadata.generation;
+    let previous = service.status.clone().unwrap_or_default();
+    let now = Time(jiff::Timestamp::now());
+    let account = account(ctx, service);
+    let validated = match dereference_and_validate(service, account.as_deref(), ctx).await? {
+        Ok(v) => v,
+        Err(invalid) => {
+            let next = status::invalid(generation, &invalid, &previous, &now);
+            transition_event(ctx, service, &previous, &next).await;
+            write_status(ctx, service, &previous, next).await?;
+            // An invalid spec waits for a change; a missing account is watched and retried.
+            return Ok(Outcome::Stalled(if invalid.reason == reason::INVALID_SPEC {
+                Action::await_change()
+            } else {
+                Action::requeue(ctx.settings.resync)
+            }));
+        }
+    };
+    let owner = owner(service, ctx);
+    if let Some(holder) = claims::senior_conflict(service, &ctx.all_services()) {
+        let message = format!(
+            "spec.ingress: the host and path are already claimed by CloudService {holder} (first come, first served); choose another host or path"
+        );
+        let next =
+            status::failed(generation, reason::HOST_CONFLICT, true, &message, &previous, &now);
+        transition_event(ctx, service, &previous, &next).await;
+        write_status(ctx, service, &previous, next).await?;
+        return Ok(Outcome::Stalled(Action::requeue(ctx.settings.resync)));
+    }
+    // Validation succeeds only when the account exists; nothing to do otherwise.
+    let Some(account) = account else {
+        return Ok(Outcome::Stalled(Action::requeue(ctx.settings.resync)));
+    };
+    let Some(state) = account_state(&account) else {
+        let message = format!(
+            "waiting for CloudAccount {} to be ready (ECS cluster and load balancers)",
+            account.name_any()
+        );
+        let next =
+            status::failed(generation, reason::ACCOUNT_NOT_READY, false, &message, &previous, &now);
+        write_status(ctx, service, &previous, next).await?;
+        return Ok(Outcome::Waiting(Action::requeue(ctx.settings.waiting)));
+    };
+    ensure_finalizer(ctx, service).await?;
+    let stack = desired::desired_stack(&validated, &owner);
+    let aws = ctx.aws(&account.name_any(), &account.spec.aws).await;
+    let lock = stack
+        .ingress
+        .as_ref()
+        .and_then(|i| state.load_balancers.get(&i.load_balancer))
+        .and_then(|l| l.listener_arn.clone())
+        .map(|arn| ctx.listener_lock(&arn));
+    let _guard = match &lock {
+        Some(l) => Some(l.lock().await),
+        None => None,
+    };
+    let result = match resources::observe(&aws, &stack, &state).await {
+        Ok(observed) => resources::apply(&aws, &stack, &observed, &state).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(applied) => {
+            let next = status::applied(generation, &applied, &previous.conditions, &now);
+            if !applied.plan.is_empty() {
+                let drift = previous.observed_generation == generation && generation.is_some();
+                let created =
+                    applied.plan.changes.iter().any(|c| {
+                        c.kind == Kind::EcsService && c.action == resources::Action::Create
+                    });
+                let reason = if drift {
+                    "DriftCorrected"
+                } else if created {
+                    "Created"
+                } else {
+                    "Updated"
+                };
+                events::publish(
+                    ctx,
+                    service,
+                    if drift { EventType::Warning } else { EventType::Normal },
+                    reason,
+                    events::summary(&applied.plan),
+                )
+                .await;
+            }
+            transition_event(ctx, service, &previous, &next).await;
+            let waiting = applied.rollout.state == RolloutState::InProgress;
+            write_status(ctx, service, &previous, next).await?;
+            Ok(if waiting {
+                Outcome::Waiting(Action::requeue(ctx.settings.waiting))
+            } else {
+                Outcome::Done(Action::requeue(ctx.settings.resync))
+            })
+        }
+        Err(e) => {
+            let (why, stalled) = status::classify(&e);
+            let mut next =
+                status::failed(generation, why, stalled, &e.to_string(), &previous, &now);
+            if let resources::EngineError::Aws { kind, id, source } = &e {
+                next.resources.retain(|r| !(r.kind == kind.as_str() && r.id == *id));
+                next.resources.push(resources::failed(*kind, id, source));
+            }
+            transition_event(ctx, service, &previous, &next).await;
+            write_status(ctx, service, &previous, next).await?;
+            if stalled {
+                Ok(Outcome::Stalled(Action::requeue(ctx.settings.resync)))
+            } else {
+                Err(Error::Engine(e))
+            }
+        }
+    }
+}
+
+/// Reads what validation needs from the cluster (namespace labels, referenced Secrets), then
+/// validates. The outer error is a Kubernetes API failure, the inner one an invalid service.
+async fn dereference_and_validate(
+    service: &CloudService,
+    account: Option<&CloudAccount>,
+    ctx: &Context,
+) -> Result<Result<desired::Validated, Invalid>, Error> {
+    let namespace = service.namespace().unwrap_or_default();
+    let labels: Option<BTreeMap<String, String>> =
+        match account.and_then(|a| a.spec.allowed_namespaces.as_ref()) {
+            Some(_) => {
+                let ns = Api::<Namespace>::all(ctx.client.clone()).get(&namespace).await?;
+                Some(ns.metadata.labels.unwrap_or_default())
+            }
+            None => None,
+        };
+    let mut secrets = SecretData::new();
+    let referenced: Vec<&str> = service
+        .spec
+        .env
+        .iter()
+        .filter_map(|e| e.value_from.as_ref())
+        .map(|s| s.secret_key_ref.name.as_str())
+        .collect();
+    if !referenced.is_empty() && !ctx.settings.secret_env {
+        return Ok(Err(Invalid {
+            reason: reason::INVALID_SPEC,
+            field: "spec.env".into(),
+            message: "this installation does not read Kubernetes Secrets (secretEnv is off); use plain values or ask your platform team".into(),
+        }));
+    }
+    let api = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
+    for name in referenced {
+        if secrets.contains_key(name) {
+            continue;
+        }
+        if let Some(secret) = api.get_opt(name).await? {
+            let mut data = BTreeMap::new();
+            for (k, v) in secret.data.unwrap_or_default() {
+                if let Ok(text) = String::from_utf8(v.0) {
+                    data.insert(k, text);
+                }
+            }
+            secrets.insert(name.to_string(), data);
+        }
+    }
+    Ok(desired::validate(service, account, labels.as_ref(), &secrets))
+}
+
+async fn ensure_finalizer(ctx: &Context, service: &CloudService) -> Result<(), Error> {
+    if service.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(());
+    }
+    let mut finalizers = service.finalizers().to_vec();
+    finalizers.push(FINALIZER.into());
+    patch_finalizers(ctx, service, finalizers).await
+}
+
+/// Sets the finalizer list, guarded by the object's resourceVersion (optimistic concurrency).
+async fn patch_finalizers(
+    ctx: &Context,
+    service: &CloudService,
+    finalizers: Vec<String>,
+) -> Result<(), Error> {
+    let api = Api::<CloudService>::namespaced(
+        ctx.client.clone(),
+        &service.namespace().unwrap_or_default(),
+    );
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": service.resource_version()}});
+    api.patch(&service.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(())
+}
+
+/// Writes the status with server-side apply, only when it changed.
+async fn write_status(
+    ctx: &Context,
+    service: &CloudService,
+    previous: &CloudServiceStatus,
+    next: CloudServiceStatus,
+) -> Result<(), Error> {
+    if *previous == next && service.status.is_some() {
+        return Ok(());
+    }
+    let api = Api::<CloudService>::namespaced(
+        ctx.client.clone(),
+        &service.namespace().unwrap_or_default(),
+    );
+    let patch = json!({"apiVersion": format!("{}/{}", api::GROUP, api::VERSION), "kind": "CloudService", "status": next});
+    api.patch_status(
+        &service.name_any(),
+        &PatchParams::apply(api::FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Events when Ready or the failure reason flips.
+async fn transition_event(
+    ctx: &Context,
+    service: &CloudService,
+    previous: &CloudServiceStatus,
+    next: &CloudServiceStatus,
+) {
+    let ready = |s: &CloudServiceStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == READY)
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    };
+    let (before, after) = (ready(previous), ready(next));
+    if before.as_ref().map(|b| (&b.0, &b.1)) == after.as_ref().map(|a| (&a.0, &a.1)) {
+        return;
+    }
+    let Some((status, why, message)) = after else { return };
+    match (status.as_str(), why.as_str()) {
+        ("True", _) => {
+            events::publish(ctx, service, EventType::Normal, "RolloutCompleted", message).await
+        }
+        (_, reason::ROLLING_OUT) => {
+            events::publish(ctx, service, EventType::Normal, "RollingOut", message).await
+        }
+        (_, why) => events::publish(ctx, service, EventType::Warning, why, message).await,
+    }
+}
+
+async fn cleanup(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
+    if !service.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Outcome::Done(Action::await_change()));
+    }
+    let remaining_finalizers: Vec<String> =
+        service.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+    if service.annotations().get(SKIP_CLEANUP).is_some_and(|v| v == "true") {
+        events::publish(
+            ctx,
+            service,
+            EventType::Warning,
+            "CleanupSkipped",
+            format!("{SKIP_CLEANUP} is set: AWS resources were left in place"),
+        )
+        .await;
+        patch_finalizers(ctx, service, remaining_finalizers).await?;
+        return Ok(Outcome::Done(Action::await_change()));
+    }
+    let previous = service.status.clone().unwrap_or_default();
+    let now = Time(jiff::Timestamp::now());
+    let generation = service.metadata.generation;
+    let Some(account) = account(ctx, service) else {
+        let message = format!(
+            "waiting for CloudAccount {} to delete the AWS resources; recreate it, or set the annotation {SKIP_CLEANUP}: \"true\" to leave them",
+            service.spec.account_ref.name
+        );
+        write_status(
+            ctx,
+            service,
+            &previous,
+            status::failed(generation, reason::DELETING, false, &message, &previous, &now),
+        )
+        .await?;
+        return Ok(Outcome::Waiting(Action::requeue(ctx.settings.waiting)));
+    };
+    let aws = ctx.aws(&account.name_any(), &account.spec.aws).await;
+    let listeners: Vec<String> = account
+        .status
+        .as_ref()
+        .map(|s| s.load_balancers.iter().filter_map(|l| l.listener_arn.clone()).collect())
+        .unwrap_or_default();
+    let teardown = crate::oneshot::teardown(service, &account, listeners, &ctx.settings.cluster_id);
+    let teardown = resources::Teardown { owner: owner(service, ctx), ..teardown };
+    let locks: Vec<_> = teardown.listeners.iter().map(|l| ctx.listener_lock(l)).collect();
+    let mut guards = Vec::new();
+    for l in &locks {
+        guards.push(l.lock().await);
+    }
+    let deleted = resources::delete(&aws, &teardown).await;
+    let left = match deleted {
+        Ok(_) => resources::plan_delete(&aws, &teardown).await,
+        Err(e) => Err(e),
+    };
+    drop(guards);
+    match left {
+        Ok(plan) if plan.is_empty() => {
+            let note = if teardown.retain {
+                "AWS resources retained (deletionPolicy: Retain)"
+            } else {
+                "every AWS resource is deleted"
+            };
+            events::publish(ctx, service, EventType::Normal, "Deleted", note.into()).await;
+            patch_finalizers(ctx, service, remaining_finalizers).await?;
+            Ok(Outcome::Done(Action::await_change()))
+        }
+        Ok(plan) => {
+            let message = format!("deleting; waiting for: {}", events::summary(&plan));
+            write_status(
+                ctx,
+                service,
+                &previous,
+                status::failed(generation, reason::DELETING, false, &message, &previous, &now),
+            )
+            .await?;
+            Ok(Outcome::Waiting(Action::requeue(ctx.settings.waiting)))
+        }
+        Err(e) => {
+            let message = format!("deleting: {e}");
+            write_status(
+                ctx,
+                service,
+                &previous,
+                status::failed(generation, reason::DELETING, false, &message, &previous, &now),
+            )
+            .await?;
+            Err(Error::Engine(e))
+        }
+    }
+}
