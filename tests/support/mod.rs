@@ -1,6 +1,7 @@
 //! Shared test support. Each test binary uses a part of it.
 #![allow(dead_code)]
 
+pub mod apiserver;
 pub mod helm;
 pub mod inventory;
 pub mod manifests;
