@@ -264,6 +264,7 @@ async fn controller(args: ControllerArgs) -> Result<ExitCode, String> {
         }),
     };
     byoc::controller::run(client, options).await?;
+    tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 

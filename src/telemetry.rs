@@ -97,6 +97,11 @@ impl Metrics {
         self.leader.store(leader, Ordering::Relaxed);
     }
 
+    /// Reconciles running now.
+    pub fn in_flight(&self) -> i64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
     }

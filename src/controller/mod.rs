@@ -111,6 +111,7 @@ pub async fn run(client: Client, options: Options) -> Result<(), String> {
     controllers(client.clone(), options.clone(), metrics, shutdown).await?;
     if let Some(config) = options.leader_election {
         LeaderElector::new(client, config).release().await;
+        tracing::info!("lease released");
     }
     Ok(())
 }
@@ -199,10 +200,11 @@ async fn controllers(
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
         };
-        let account_changes = watcher(Api::<CloudAccount>::all(client.clone()), account_config.clone())
-            .default_backoff()
-            .touched_objects()
-            .predicate_filter(predicates::generation, Default::default());
+        let account_changes =
+            watcher(Api::<CloudAccount>::all(client.clone()), account_config.clone())
+                .default_backoff()
+                .touched_objects()
+                .predicate_filter(predicates::generation, Default::default());
         let mut controller = controller
             .with_config(config.clone())
             .watches_stream(account_changes, move |account: CloudAccount| {
@@ -241,11 +243,24 @@ async fn controllers(
     shutdown.await;
     metrics.set_ready(false);
     let _ = shutdown_tx.send(());
+    // Finish in-flight reconciles (their AWS calls), but do not wait for requeued work.
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while metrics.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+        tracing::debug!(in_flight = metrics.in_flight(), "waiting for in-flight reconciles");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tracing::info!(in_flight = metrics.in_flight(), "stopping the controllers");
+    for task in &tasks {
+        task.abort();
+    }
     for task in tasks {
         let _ = task.await;
     }
     Ok(())
 }
+
+/// How long shutdown waits for in-flight reconciles.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 fn services_of_account(ctx: &Context, account: &str) -> Vec<ObjectRef<CloudService>> {
     ctx.all_services()

@@ -455,11 +455,11 @@ async fn teardown(aws: &Aws, t: &Teardown, act: bool) -> Result<Plan, EngineErro
     if task_definition::observe(aws, &name)
         .await
         .map_err(EngineError::aws(Kind::TaskDefinition, &name))?
-        .is_some()
+        .is_some_and(|td| owner.owns(&td.tags))
     {
         plan.push(Some(gone(Kind::TaskDefinition, &name)));
         if act && !t.retain {
-            task_definition::deregister_all(aws, &name)
+            task_definition::deregister_all(aws, &name, owner)
                 .await
                 .map_err(EngineError::aws(Kind::TaskDefinition, &name))?;
         }

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     aws::{Aws, AwsError},
-    desired::{DesiredTaskDefinition, tag},
+    desired::{DesiredTaskDefinition, Owner, tag},
 };
 
 /// The latest ACTIVE revision of the family.
@@ -23,6 +23,7 @@ pub struct TaskDefinition {
     pub revision: i32,
     pub image: String,
     pub spec_hash: Option<String>,
+    pub tags: Tags,
 }
 
 pub async fn observe(aws: &Aws, family: &str) -> Result<Option<TaskDefinition>, AwsError> {
@@ -59,6 +60,7 @@ pub async fn observe(aws: &Aws, family: &str) -> Result<Option<TaskDefinition>, 
             .unwrap_or_default()
             .to_string(),
         spec_hash: tags.get(tag::SPEC_HASH).cloned(),
+        tags,
     }))
 }
 
@@ -154,8 +156,9 @@ pub async fn register(
     )
 }
 
-/// Deregisters every ACTIVE revision of the family.
-pub async fn deregister_all(aws: &Aws, family: &str) -> Result<usize, AwsError> {
+/// Deregisters every ACTIVE revision of the family that carries `owner`'s tags; revisions someone
+/// else registered in the family are left alone.
+pub async fn deregister_all(aws: &Aws, family: &str, owner: &Owner) -> Result<usize, AwsError> {
     let out = aws
         .call(
             "ecs",
@@ -173,7 +176,23 @@ pub async fn deregister_all(aws: &Aws, family: &str) -> Result<usize, AwsError> 
         })
         .cloned()
         .collect();
+    let mut deregistered = 0;
     for arn in &arns {
+        let described = aws
+            .call(
+                "ecs",
+                "DescribeTaskDefinition",
+                aws.ecs
+                    .describe_task_definition()
+                    .task_definition(arn)
+                    .include(TaskDefinitionField::Tags)
+                    .send(),
+            )
+            .await?;
+        if !owner.owns(&tags::from_ecs(described.tags())) {
+            continue;
+        }
+        deregistered += 1;
         match aws
             .call(
                 "ecs",
@@ -186,5 +205,5 @@ pub async fn deregister_all(aws: &Aws, family: &str) -> Result<usize, AwsError> 
             _ => {}
         }
     }
-    Ok(arns.len())
+    Ok(deregistered)
 }

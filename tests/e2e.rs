@@ -1,0 +1,388 @@
+//! End-to-end: the `byoc controller` binary against a Kubernetes API (the stand-in, or the real
+//! cluster of `BYOC_E2E_KUBECONFIG`) and moto. Every test runs unchanged on both.
+
+mod support;
+
+use std::time::Duration;
+
+use byoc::api::{CloudService, FINALIZER};
+use kube::api::{DeleteParams, Patch, PatchParams};
+use serde_json::json;
+use support::{
+    e2e::{Kube, Operator, condition, wait_for},
+    moto::World,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The world's CloudAccount, labelled for this test's operator.
+fn account_yaml(w: &World) -> String {
+    w.account_yaml.replacen(
+        &format!("metadata:\n  name: {}\n", w.account),
+        &format!("metadata:\n  name: {}\n  labels:\n    byoc.dev/e2e: {}\n", w.account, w.account),
+        1,
+    )
+}
+
+fn web(w: &World, ns: &str, name: &str, host: &str) -> String {
+    format!(
+        r#"
+apiVersion: byoc.dev/v1alpha1
+kind: CloudService
+metadata: {{ name: {name}, namespace: {ns} }}
+spec:
+  accountRef: {{ name: {account} }}
+  image: nginx:1.26
+  ports: [{{ name: http, containerPort: 80 }}]
+  replicas: 1
+  healthCheck: {{ path: /healthz }}
+  ingress: {{ loadBalancer: public, hosts: [{host}], paths: ["/*"], port: http }}
+"#,
+        account = w.account
+    )
+}
+
+async fn ready(kube: &Kube, ns: &str, name: &str) -> CloudService {
+    let api = kube.services(ns);
+    wait_for(
+        &format!("{ns}/{name} Ready"),
+        TIMEOUT,
+        || async { api.get_opt(name).await.ok().flatten() },
+        |s: &CloudService| {
+            let status = s.status.clone().unwrap_or_default();
+            condition(&status.conditions, "Ready").is_some_and(|c| c.0 == "True")
+                && status.observed_generation == s.metadata.generation
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_service_becomes_ready_with_its_stack_in_aws_and_deleting_it_cleans_aws() {
+    let w = World::new("e2e-ready");
+    let kube = Kube::start("ready", 1).await;
+    let ns = kube.namespaces[0].clone();
+    let op = Operator::start(&kube, &w, &[]);
+    kube.apply(&account_yaml(&w)).await;
+    kube.apply(&web(&w, &ns, "web", "shop.example.com")).await;
+
+    let svc = ready(&kube, &ns, "web").await;
+    let status = svc.status.clone().unwrap();
+    assert_eq!(status.url.as_deref(), Some("http://shop.example.com/"));
+    assert!(svc.metadata.finalizers.unwrap_or_default().contains(&FINALIZER.to_string()));
+    assert_eq!(condition(&status.conditions, "Reconciling").unwrap().0, "False");
+    assert_eq!(condition(&status.conditions, "Stalled").unwrap().0, "False");
+    let inventory = w.inventory().await;
+    for kind in [
+        "EcsService",
+        "ListenerRule",
+        "TargetGroup",
+        "TaskDefinition",
+        "LogGroup",
+        "EcsCluster",
+        "LoadBalancer",
+    ] {
+        assert_eq!(
+            inventory.iter().filter(|(k, _)| k == kind).count(),
+            1,
+            "{kind} in {inventory:?}"
+        );
+    }
+    let account = kube.accounts().get(&w.account).await.unwrap();
+    assert_eq!(condition(&account.status.unwrap().conditions, "Ready").unwrap().0, "True");
+
+    let (code, body) = op.get("/metrics").await.unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("byoc_reconcile_total{kind=\"CloudService\",outcome=\"success\"}"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "byoc_aws_api_calls_total{service=\"ecs\",operation=\"CreateService\",outcome=\"ok\"} 1"
+        ),
+        "{body}"
+    );
+    assert_eq!(op.get("/readyz").await.unwrap().0, 200);
+
+    kube.services(&ns).delete("web", &DeleteParams::default()).await.unwrap();
+    let api = kube.services(&ns);
+    wait_for(
+        "web to be gone",
+        TIMEOUT,
+        || async { Some(api.get_opt("web").await.unwrap()) },
+        |s: &Option<CloudService>| s.is_none(),
+    )
+    .await;
+    let left: Vec<_> = w
+        .inventory()
+        .await
+        .into_iter()
+        .filter(|(k, _)| !["EcsCluster", "LoadBalancer"].contains(&k.as_str()))
+        .collect();
+    assert!(left.is_empty(), "left in AWS after delete: {left:?}");
+    kube.cleanup(&[&w.account]).await;
+}
+
+#[tokio::test]
+async fn changing_the_image_rolls_out_a_new_revision_and_advances_observed_generation() {
+    let w = World::new("e2e-image");
+    let kube = Kube::start("image", 1).await;
+    let ns = kube.namespaces[0].clone();
+    let _op = Operator::start(&kube, &w, &[]);
+    kube.apply(&account_yaml(&w)).await;
+    kube.apply(&web(&w, &ns, "web", "img.example.com")).await;
+    let first = ready(&kube, &ns, "web").await;
+    kube.apply(&web(&w, &ns, "web", "img.example.com").replace("nginx:1.26", "nginx:1.27")).await;
+    let api = kube.services(&ns);
+    let generation = first.metadata.generation.unwrap() + 1;
+    let rolled = wait_for(
+        "a rollout of revision 2",
+        TIMEOUT,
+        || async { api.get_opt("web").await.ok().flatten() },
+        |s: &CloudService| {
+            let st = s.status.clone().unwrap_or_default();
+            st.observed_generation == Some(generation)
+                && st
+                    .rollout
+                    .as_ref()
+                    .and_then(|r| r.task_definition.clone())
+                    .is_some_and(|t| t.ends_with(":2"))
+        },
+    )
+    .await;
+    // moto never moves ECS deployments forward: the honest state is Reconciling, not Ready.
+    let st = rolled.status.unwrap();
+    assert_eq!(condition(&st.conditions, "Ready").unwrap().0, "False");
+    assert_eq!(
+        condition(&st.conditions, "Reconciling").unwrap(),
+        ("True".into(), "RollingOut".into(), condition(&st.conditions, "Reconciling").unwrap().2)
+    );
+    assert_eq!(w.inventory().await.iter().filter(|(k, _)| k == "TaskDefinition").count(), 2);
+    kube.cleanup(&[&w.account]).await;
+}
+
+#[tokio::test]
+async fn drift_in_aws_is_corrected_by_the_periodic_resync() {
+    let w = World::new("e2e-drift");
+    let kube = Kube::start("drift", 1).await;
+    let ns = kube.namespaces[0].clone();
+    let _op = Operator::start(&kube, &w, &[]);
+    kube.apply(&account_yaml(&w)).await;
+    kube.apply(&web(&w, &ns, "web", "drift.example.com")).await;
+    ready(&kube, &ns, "web").await;
+    let rule = w.inventory().await.into_iter().find(|(k, _)| k == "ListenerRule").unwrap().1;
+    w.aws.elb.delete_rule().rule_arn(&rule).send().await.unwrap();
+    let service = w.inventory().await.into_iter().find(|(k, _)| k == "EcsService").unwrap().1;
+    let cluster = format!("byoc-{}", w.account);
+    w.aws
+        .ecs
+        .update_service()
+        .cluster(&cluster)
+        .service(&service)
+        .desired_count(4)
+        .send()
+        .await
+        .unwrap();
+    wait_for(
+        "the rule and desired count to be restored",
+        TIMEOUT,
+        || async {
+            let inv = w.inventory().await;
+            let d = w
+                .aws
+                .ecs
+                .describe_services()
+                .cluster(&cluster)
+                .services(&service)
+                .send()
+                .await
+                .ok()?;
+            Some((
+                inv.iter().filter(|(k, _)| k == "ListenerRule").count(),
+                d.services()[0].desired_count(),
+            ))
+        },
+        |(rules, desired)| *rules == 1 && *desired == 1,
+    )
+    .await;
+    kube.cleanup(&[&w.account]).await;
+}
+
+#[tokio::test]
+async fn a_later_service_claiming_the_same_host_is_stalled_naming_the_owner() {
+    let w = World::new("e2e-conflict");
+    let kube = Kube::start("conflict", 2).await;
+    let (a, b) = (kube.namespaces[0].clone(), kube.namespaces[1].clone());
+    let _op = Operator::start(&kube, &w, &[]);
+    kube.apply(&account_yaml(&w)).await;
+    kube.apply(&web(&w, &a, "web", "same.example.com")).await;
+    ready(&kube, &a, "web").await;
+    kube.apply(&web(&w, &b, "web", "same.example.com")).await;
+    let api = kube.services(&b);
+    let stalled = wait_for(
+        "the second web to be Stalled",
+        TIMEOUT,
+        || async { api.get_opt("web").await.ok().flatten() },
+        |s: &CloudService| {
+            condition(&s.status.clone().unwrap_or_default().conditions, "Stalled")
+                .is_some_and(|c| c.0 == "True")
+        },
+    )
+    .await;
+    let (_, reason, message) = condition(&stalled.status.unwrap().conditions, "Stalled").unwrap();
+    assert_eq!(reason, "HostConflict");
+    assert!(message.contains(&format!("{a}/web")), "{message}");
+    let rules = w.inventory().await.into_iter().filter(|(k, _)| k == "ListenerRule").count();
+    assert_eq!(rules, 1, "the first service's rule is undisturbed and no second rule exists");
+    ready(&kube, &a, "web").await;
+    kube.cleanup(&[&w.account]).await;
+}
+
+#[tokio::test]
+async fn an_invalid_reference_is_stalled_with_the_field_named_and_can_still_be_deleted() {
+    let w = World::new("e2e-invalid");
+    let kube = Kube::start("invalid", 1).await;
+    let ns = kube.namespaces[0].clone();
+    let _op = Operator::start(&kube, &w, &[]);
+    kube.apply(&account_yaml(&w)).await;
+    kube.apply(
+        &web(&w, &ns, "web", "bad.example.com")
+            .replace("loadBalancer: public", "loadBalancer: private"),
+    )
+    .await;
+    let api = kube.services(&ns);
+    let stalled = wait_for(
+        "Stalled InvalidSpec",
+        TIMEOUT,
+        || async { api.get_opt("web").await.ok().flatten() },
+        |s: &CloudService| {
+            condition(&s.status.clone().unwrap_or_default().conditions, "Stalled")
+                .is_some_and(|c| c.0 == "True")
+        },
+    )
+    .await;
+    let (_, reason, message) = condition(&stalled.status.unwrap().conditions, "Stalled").unwrap();
+    assert_eq!(reason, "InvalidSpec");
+    assert!(message.contains("spec.ingress.loadBalancer"), "{message}");
+    let writes: Vec<_> = w
+        .inventory()
+        .await
+        .into_iter()
+        .filter(|(k, _)| !["EcsCluster", "LoadBalancer"].contains(&k.as_str()))
+        .collect();
+    assert!(writes.is_empty(), "no AWS resource for an invalid service: {writes:?}");
+    api.delete("web", &DeleteParams::default()).await.unwrap();
+    wait_for(
+        "web to be gone",
+        TIMEOUT,
+        || async { Some(api.get_opt("web").await.unwrap()) },
+        |s: &Option<CloudService>| s.is_none(),
+    )
+    .await;
+    kube.cleanup(&[&w.account]).await;
+}
+
+#[tokio::test]
+async fn a_controller_crash_and_restart_mid_way_leaves_no_duplicates() {
+    let w = World::new("e2e-restart");
+    let kube = Kube::start("restart", 1).await;
+    let ns = kube.namespaces[0].clone();
+    let mut op = Operator::start(&kube, &w, &[]);
+    kube.apply(&account_yaml(&w)).await;
+    kube.apply(&web(&w, &ns, "web", "restart.example.com")).await;
+    // Crash as soon as the first AWS resource of the service exists.
+    wait_for(
+        "a first service resource",
+        TIMEOUT,
+        || async { Some(w.inventory().await) },
+        |inv: &Vec<(String, String)>| {
+            inv.iter().any(|(k, _)| k == "LogGroup" || k == "TargetGroup")
+        },
+    )
+    .await;
+    op.kill();
+    let _op = Operator::start(&kube, &w, &[]);
+    ready(&kube, &ns, "web").await;
+    let inventory = w.inventory().await;
+    for kind in [
+        "EcsService",
+        "ListenerRule",
+        "TargetGroup",
+        "TaskDefinition",
+        "LogGroup",
+        "EcsCluster",
+        "LoadBalancer",
+    ] {
+        assert_eq!(
+            inventory.iter().filter(|(k, _)| k == kind).count(),
+            1,
+            "{kind} in {inventory:?}"
+        );
+    }
+    kube.cleanup(&[&w.account]).await;
+}
+
+#[tokio::test]
+async fn the_controller_recovers_from_dropped_watches_and_expired_resource_versions() {
+    let w = World::new("e2e-watch");
+    let kube = Kube::start("watch", 1).await;
+    let ns = kube.namespaces[0].clone();
+    let _op = Operator::start(&kube, &w, &[]);
+    kube.apply(&account_yaml(&w)).await;
+    kube.apply(&web(&w, &ns, "web", "watch.example.com")).await;
+    ready(&kube, &ns, "web").await;
+    // On the stand-in, cut every watch and forget history so the next watch gets 410 Gone; a real
+    // cluster does this on its own schedule, and the assertions hold either way.
+    if let Some(server) = &kube.stand_in {
+        server.compact_history();
+        server.faults().drop_watches();
+    }
+    let patch = json!({"spec": {"replicas": 2}});
+    kube.services(&ns).patch("web", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    let api = kube.services(&ns);
+    wait_for(
+        "the scale change to be reconciled",
+        TIMEOUT,
+        || async { api.get_opt("web").await.ok().flatten() },
+        |s: &CloudService| {
+            s.status.as_ref().and_then(|st| st.rollout.as_ref()).is_some_and(|r| r.desired == 2)
+        },
+    )
+    .await;
+    kube.cleanup(&[&w.account]).await;
+}
+
+#[tokio::test]
+async fn with_two_replicas_only_the_lease_holder_reconciles_and_a_successor_takes_over() {
+    let w = World::new("e2e-leader");
+    let kube = Kube::start("leader", 1).await;
+    let ns = kube.namespaces[0].clone();
+    let lease_args = ["--leader-election", "--lease-namespace", &ns, "--lease-name", "byoc-e2e"];
+    let mut first = Operator::start(&kube, &w, &lease_args);
+    kube.apply(&account_yaml(&w)).await;
+    kube.apply(&web(&w, &ns, "web", "leader.example.com")).await;
+    ready(&kube, &ns, "web").await;
+    let second = Operator::start(&kube, &w, &lease_args);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, metrics) = second.get("/metrics").await.unwrap();
+    assert!(metrics.contains("byoc_leader 0"), "the second replica waits: {metrics}");
+    assert!(first.terminate(Duration::from_secs(20)).await, "graceful shutdown on SIGTERM");
+    let api = kube.services(&ns);
+    kube.services(&ns)
+        .patch("web", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"replicas": 3}})))
+        .await
+        .unwrap();
+    wait_for(
+        "the successor to reconcile",
+        TIMEOUT,
+        || async { api.get_opt("web").await.ok().flatten() },
+        |s: &CloudService| {
+            s.status.as_ref().and_then(|st| st.rollout.as_ref()).is_some_and(|r| r.desired == 3)
+        },
+    )
+    .await;
+    let (_, metrics) = second.get("/metrics").await.unwrap();
+    assert!(metrics.contains("byoc_leader 1"), "{metrics}");
+    kube.cleanup(&[&w.account]).await;
+}

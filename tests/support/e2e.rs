@@ -1,0 +1,270 @@
+//! End-to-end harness: a Kubernetes API (the project's stand-in, or the real cluster named by
+//! `BYOC_E2E_KUBECONFIG`), moto, and the operator run the way users run it — the `byoc controller`
+//! binary as a subprocess with a kubeconfig. Helpers apply YAML, wait for conditions, and
+//! inventory AWS by our tags.
+//!
+//! Isolation on a shared real cluster: every test gets throw-away namespaces, a CloudAccount
+//! labelled for its own operator (`--account-selector`), and its own installation id.
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use byoc::api::{CloudAccount, CloudService};
+use k8s_openapi::{
+    api::core::v1::Namespace,
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, Patch, PatchParams},
+    config::{KubeConfigOptions, Kubeconfig},
+};
+use serde_json::Value;
+
+use super::{apiserver::ApiServer, manifests::repo_root, moto::World};
+
+/// The Kubernetes side of a test.
+pub struct Kube {
+    pub client: Client,
+    pub kubeconfig: PathBuf,
+    /// Present when running on the stand-in (fault hooks available).
+    pub stand_in: Option<ApiServer>,
+    pub namespaces: Vec<String>,
+}
+
+impl Kube {
+    /// The stand-in, or the real cluster of `BYOC_E2E_KUBECONFIG` with our CRDs installed; then
+    /// `namespaces` fresh namespaces (names derived from `prefix`).
+    pub async fn start(prefix: &str, count: usize) -> Kube {
+        let (client, kubeconfig, stand_in) = match std::env::var("BYOC_E2E_KUBECONFIG") {
+            Ok(path) => {
+                let config = kube::Config::from_custom_kubeconfig(
+                    Kubeconfig::read_from(&path).unwrap(),
+                    &KubeConfigOptions::default(),
+                )
+                .await
+                .unwrap();
+                let client = Client::try_from(config).unwrap();
+                install_crds(&client).await;
+                (client, PathBuf::from(path), None)
+            }
+            Err(_) => {
+                let server = ApiServer::start(&repo_root().join("crds")).await;
+                (server.client(), server.kubeconfig_path(), Some(server))
+            }
+        };
+        let mut namespaces = Vec::new();
+        for i in 0..count {
+            let name = format!("{prefix}-{}-{i}", std::process::id() % 100_000);
+            let ns: Namespace = serde_json::from_value(
+                serde_json::json!({"metadata": {"name": name, "labels": {"byoc.dev/e2e": prefix}}}),
+            )
+            .unwrap();
+            Api::<Namespace>::all(client.clone())
+                .patch(&name, &PatchParams::apply("byoc-e2e").force(), &Patch::Apply(&ns))
+                .await
+                .unwrap();
+            namespaces.push(name);
+        }
+        Kube { client, kubeconfig, stand_in, namespaces }
+    }
+
+    /// Server-side applies every document of `yaml` (CloudAccount, CloudService, Secret).
+    pub async fn apply(&self, yaml: &str) {
+        let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).unwrap();
+        for doc in docs.into_iter().filter(|d| !d.is_null()) {
+            let name = doc["metadata"]["name"].as_str().unwrap().to_string();
+            let ns = doc["metadata"]["namespace"].as_str().map(str::to_string);
+            let params = PatchParams::apply("byoc-e2e").force();
+            let result = match doc["kind"].as_str().unwrap() {
+                "CloudAccount" => Api::<CloudAccount>::all(self.client.clone())
+                    .patch(&name, &params, &Patch::Apply(&doc))
+                    .await
+                    .map(|_| ()),
+                "CloudService" => {
+                    Api::<CloudService>::namespaced(self.client.clone(), &ns.unwrap())
+                        .patch(&name, &params, &Patch::Apply(&doc))
+                        .await
+                        .map(|_| ())
+                }
+                "Secret" => Api::<k8s_openapi::api::core::v1::Secret>::namespaced(
+                    self.client.clone(),
+                    &ns.unwrap(),
+                )
+                .patch(&name, &params, &Patch::Apply(&doc))
+                .await
+                .map(|_| ()),
+                other => panic!("e2e apply: unexpected kind {other}"),
+            };
+            result.unwrap_or_else(|e| panic!("applying {name}: {e}"));
+        }
+    }
+
+    pub fn services(&self, ns: &str) -> Api<CloudService> {
+        Api::namespaced(self.client.clone(), ns)
+    }
+
+    pub fn accounts(&self) -> Api<CloudAccount> {
+        Api::all(self.client.clone())
+    }
+
+    /// Deletes the test's namespaces and accounts (real clusters keep nothing behind).
+    pub async fn cleanup(&self, accounts: &[&str]) {
+        for ns in &self.namespaces {
+            let _ = Api::<Namespace>::all(self.client.clone())
+                .delete(ns, &DeleteParams::default())
+                .await;
+        }
+        for a in accounts {
+            let _ = self.accounts().delete(a, &DeleteParams::default()).await;
+        }
+    }
+}
+
+async fn install_crds(client: &Client) {
+    let api = Api::<CustomResourceDefinition>::all(client.clone());
+    for (_, crd) in byoc::api::crd::crds() {
+        let name = crd.metadata.name.clone().unwrap();
+        api.patch(&name, &PatchParams::apply("byoc-e2e").force(), &Patch::Apply(&crd))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+/// Polls `get` until `check` holds, or fails after `timeout` with the last value seen.
+pub async fn wait_for<T: std::fmt::Debug, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut get: F,
+    check: impl Fn(&T) -> bool,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last = None;
+    loop {
+        if let Some(v) = get().await {
+            if check(&v) {
+                return v;
+            }
+            last = Some(v);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}; last seen: {last:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The condition `type_` of a status' conditions, as `(status, reason, message)`.
+pub fn condition(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    type_: &str,
+) -> Option<(String, String, String)> {
+    conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// A `byoc controller` subprocess.
+pub struct Operator {
+    child: Child,
+    pub health: String,
+}
+
+impl Operator {
+    /// Starts the operator for `kube`'s namespaces and the account label `selector` of `world`.
+    pub fn start(kube: &Kube, world: &World, extra: &[&str]) -> Operator {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_byoc"));
+        cmd.arg("controller")
+            .arg("--namespaces")
+            .arg(kube.namespaces.join(","))
+            .arg("--account-selector")
+            .arg(format!("byoc.dev/e2e={}", world.account))
+            .arg("--cluster-id")
+            .arg(&world.cluster_id)
+            .arg("--aws-endpoint")
+            .arg(super::moto::endpoint())
+            .arg("--health-addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--resync-interval")
+            .arg("3s")
+            .arg("--waiting-interval")
+            .arg("1s")
+            .arg("--log-format")
+            .arg("text")
+            .args(extra)
+            .env("KUBECONFIG", &kube.kubeconfig)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("RUST_LOG", std::env::var("BYOC_E2E_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        if std::env::var("BYOC_E2E_LOG").is_err() {
+            cmd.stderr(Stdio::null());
+        }
+        let child = cmd.spawn().expect("starting byoc controller");
+        Operator { child, health: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// Kills the process at once (a crash).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for a graceful exit; returns whether it exited in time. Async: the
+    /// stand-in API server runs on the test's runtime and must keep serving meanwhile.
+    pub async fn terminate(&mut self, timeout: Duration) -> bool {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    /// GET on the health server.
+    pub async fn get(&self, path: &str) -> Option<(u16, String)> {
+        http_get(&format!("{}{path}", self.health)).await
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Minimal HTTP/1.1 GET (plain text endpoints of the operator).
+pub async fn http_get(url: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}")))?;
+    let mut stream = tokio::net::TcpStream::connect(host).await.ok()?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .ok()?;
+    let mut buf = String::new();
+    stream.read_to_string(&mut buf).await.ok()?;
+    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((code, body))
+}
