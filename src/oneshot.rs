@@ -15,7 +15,7 @@ use crate::{
     api::{CloudAccount, CloudService, CloudServiceStatus},
     aws::Aws,
     desired::{self, DesiredStack, Owner, SecretData},
-    resources::{self, Plan, Teardown, account},
+    resources::{self, ObserveCache, Plan, Teardown, account},
     status,
 };
 
@@ -166,8 +166,9 @@ pub async fn plan(
             .await
             .map_err(|e| format!("CloudAccount {name}: {e}"))?;
         out.push((format!("CloudAccount {name}"), account_plan));
+        let cache = round_cache(aws, name, prepared).await?;
         for p in prepared.iter().filter(|p| p.account == *name) {
-            let observed = resources::observe(aws, &p.stack, &state)
+            let observed = resources::observe(aws, &p.stack, &state, &cache)
                 .await
                 .map_err(|e| format!("{}: {e}", p.label))?;
             let plan =
@@ -177,6 +178,29 @@ pub async fn plan(
     }
     Ok(out)
 }
+
+/// A cache for one round over an account's services, with their ECS services described ten at a
+/// time up front.
+async fn round_cache(
+    aws: &Aws,
+    account: &str,
+    prepared: &[Prepared],
+) -> Result<ObserveCache, String> {
+    let cache = ObserveCache::new(ROUND);
+    let mut by_cluster: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for p in prepared.iter().filter(|p| p.account == account) {
+        by_cluster.entry(p.stack.cluster.as_str()).or_default().push(p.stack.service.name.clone());
+    }
+    for (cluster, names) in by_cluster {
+        resources::cache::prefetch_services(aws, &cache, cluster, &names)
+            .await
+            .map_err(|e| format!("CloudAccount {account}: {e}"))?;
+    }
+    Ok(cache)
+}
+
+/// How long observations stay valid within one command.
+const ROUND: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn accounts_used<'a>(
     m: &'a Manifests,
@@ -198,11 +222,12 @@ pub async fn apply(
         let state = account::ensure(aws, name, &acct.spec, &prepared[0].stack.owner.cluster_id)
             .await
             .map_err(|e| format!("CloudAccount {name}: {e}"))?;
+        let cache = round_cache(aws, name, prepared).await?;
         for p in prepared.iter().filter(|p| p.account == *name) {
-            let observed = resources::observe(aws, &p.stack, &state)
+            let observed = resources::observe(aws, &p.stack, &state, &cache)
                 .await
                 .map_err(|e| format!("{}: {e}", p.label))?;
-            let applied = resources::apply(aws, &p.stack, &observed, &state)
+            let applied = resources::apply(aws, &p.stack, &observed, &state, &cache)
                 .await
                 .map_err(|e| format!("{}: {e}", p.label))?;
             out.push((p.label.clone(), status::applied(p.generation, &applied, &[], &now)));
@@ -242,6 +267,7 @@ pub async fn delete(
     dry_run: bool,
 ) -> Result<Vec<(String, Plan)>, String> {
     let mut out = Vec::new();
+    let cache = ObserveCache::new(ROUND);
     for service in &m.services {
         let name = &service.spec.account_ref.name;
         let acct = m.accounts.get(name).ok_or_else(|| {
@@ -259,9 +285,9 @@ pub async fn delete(
         let t = teardown(service, acct, listeners, cluster_id);
         let label = format!("CloudService {}", t.owner.key());
         let plan = if dry_run {
-            resources::plan_delete(aws, &t).await
+            resources::plan_delete(aws, &t, &cache).await
         } else {
-            resources::delete(aws, &t).await
+            resources::delete(aws, &t, &cache).await
         };
         out.push((label.clone(), plan.map_err(|e| format!("{label}: {e}"))?));
     }

@@ -20,6 +20,7 @@ use crate::{
     api::{AwsAccess, CloudAccount, CloudService},
     aws::{self, Aws, RateLimiter},
     desired::naming::fnv1a,
+    resources::ObserveCache,
     telemetry::Metrics,
 };
 
@@ -47,6 +48,8 @@ pub struct Context {
     pub accounts: Store<CloudAccount>,
     /// One store per watched namespace (or one for all).
     pub services: Vec<Store<CloudService>>,
+    /// Listener rules observed in the last moments serve every service on the listener.
+    pub cache: ObserveCache,
     sessions: tokio::sync::Mutex<HashMap<String, (u64, Aws)>>,
     listener_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     failures: Mutex<HashMap<String, u32>>,
@@ -71,6 +74,7 @@ impl Context {
             metrics,
             accounts,
             services,
+            cache: ObserveCache::new(Duration::from_secs(2)),
             sessions: tokio::sync::Mutex::new(HashMap::new()),
             listener_locks: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),

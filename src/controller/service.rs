@@ -130,8 +130,8 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
         Some(l) => Some(l.lock().await),
         None => None,
     };
-    let result = match resources::observe(&aws, &stack, &state).await {
-        Ok(observed) => resources::apply(&aws, &stack, &observed, &state).await,
+    let result = match resources::observe(&aws, &stack, &state, &ctx.cache).await {
+        Ok(observed) => resources::apply(&aws, &stack, &observed, &state, &ctx.cache).await,
         Err(e) => Err(e),
     };
     match result {
@@ -361,9 +361,9 @@ async fn cleanup(service: &CloudService, ctx: &Context) -> Result<Outcome, Error
     for l in &locks {
         guards.push(l.lock().await);
     }
-    let deleted = resources::delete(&aws, &teardown).await;
+    let deleted = resources::delete(&aws, &teardown, &ctx.cache).await;
     let left = match deleted {
-        Ok(_) => resources::plan_delete(&aws, &teardown).await,
+        Ok(_) => resources::plan_delete(&aws, &teardown, &ctx.cache).await,
         Err(e) => Err(e),
     };
     drop(guards);

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::{
     Action, Change, Kind, Plan, Presence,
     account::AccountState,
+    cache::ObserveCache,
     log_group::{self, LogGroup},
     priorities,
     repository::{self, Repository},
@@ -72,6 +73,7 @@ pub async fn observe(
     aws: &Aws,
     stack: &DesiredStack,
     account: &AccountState,
+    cache: &ObserveCache,
 ) -> Result<Observed, EngineError> {
     let owner = &stack.owner;
     let repository = match &stack.repository {
@@ -103,16 +105,14 @@ pub async fn observe(
         listener_arn =
             account.load_balancers.get(&ing.load_balancer).and_then(|l| l.listener_arn.clone());
         if let Some(arn) = &listener_arn {
-            rules = rule::observe_listener(aws, arn, &owner.cluster_id)
-                .await
-                .map_err(EngineError::aws(Kind::ListenerRule, arn))?;
+            rules = cached_rules(aws, cache, arn, &owner.cluster_id).await?;
         }
     }
     let family = &stack.task_definition.family;
     let task_definition = task_definition::observe(aws, family)
         .await
         .map_err(EngineError::aws(Kind::TaskDefinition, family))?;
-    let service = service::observe(aws, &stack.cluster, &stack.service.name, owner)
+    let service = service::observe(aws, &stack.cluster, &stack.service.name, owner, cache)
         .await
         .map_err(EngineError::aws(Kind::EcsService, &stack.service.name))?;
     Ok(Observed {
@@ -235,6 +235,7 @@ pub async fn apply(
     stack: &DesiredStack,
     o: &Observed,
     account: &AccountState,
+    cache: &ObserveCache,
 ) -> Result<Applied, EngineError> {
     let plan = plan(stack, o)?;
     let tags = &stack.tags;
@@ -275,6 +276,8 @@ pub async fn apply(
         let arn = match (&change, obs) {
             (None, Presence::Ours(tg)) => tg.arn.clone(),
             (Some(Change { action: Action::Replace(_), .. }), Presence::Ours(old)) => {
+                cache.invalidate_listener(listener);
+                cache.invalidate_service(&stack.cluster, &stack.service.name);
                 // The name is taken by the old group until it is deleted, which needs the rule
                 // and the service detached first: delete the rule, detach, delete, recreate.
                 for r in rule::owned(&o.rules, &stack.owner) {
@@ -310,6 +313,7 @@ pub async fn apply(
             o.rules.clone()
         };
         if rule::diff(ing, Some(&arn), &rules, &stack.owner).is_some() {
+            cache.invalidate_listener(listener);
             rule::act(aws, listener, ing, &arn, &rules, &stack.owner, tags)
                 .await
                 .map_err(EngineError::aws(Kind::ListenerRule, listener))?;
@@ -344,9 +348,12 @@ pub async fn apply(
         (Presence::Ours(svc), false) if service::diff(&target, tags, &o.service).is_none() => {
             svc.raw.clone()
         }
-        _ => service::act(aws, &stack.cluster, &target, tags, &o.service, &stack.owner)
-            .await
-            .map_err(EngineError::aws(Kind::EcsService, &stack.service.name))?,
+        _ => {
+            cache.invalidate_service(&stack.cluster, &stack.service.name);
+            service::act(aws, &stack.cluster, &target, tags, &o.service, &stack.owner)
+                .await
+                .map_err(EngineError::aws(Kind::EcsService, &stack.service.name))?
+        }
     };
     let rollout = rollout::rollout(&service_now, &td_arn);
     let mut svc_status =
@@ -397,30 +404,38 @@ pub struct Teardown {
 }
 
 /// The plan for deleting (pure on what `delete` observes; `plan_delete` reads, never writes).
-pub async fn plan_delete(aws: &Aws, t: &Teardown) -> Result<Plan, EngineError> {
-    teardown(aws, t, false).await
+pub async fn plan_delete(
+    aws: &Aws,
+    t: &Teardown,
+    cache: &ObserveCache,
+) -> Result<Plan, EngineError> {
+    teardown(aws, t, false, cache).await
 }
 
 /// Deletes everything the owner has, in reverse dependency order: rules, service (scaled to zero,
 /// then deleted), target group, task definitions, secrets, log group, repository. Deleting twice
 /// is a no-op; with `retain` nothing is deleted.
-pub async fn delete(aws: &Aws, t: &Teardown) -> Result<Plan, EngineError> {
-    teardown(aws, t, true).await
+pub async fn delete(aws: &Aws, t: &Teardown, cache: &ObserveCache) -> Result<Plan, EngineError> {
+    teardown(aws, t, true, cache).await
 }
 
-async fn teardown(aws: &Aws, t: &Teardown, act: bool) -> Result<Plan, EngineError> {
+async fn teardown(
+    aws: &Aws,
+    t: &Teardown,
+    act: bool,
+    cache: &ObserveCache,
+) -> Result<Plan, EngineError> {
     let owner = &t.owner;
     let gone = |kind, id: &str| {
         Change::new(kind, id, if t.retain { Action::Retain } else { Action::Delete })
     };
     let mut plan = Plan::default();
     for listener in &t.listeners {
-        let rules = rule::observe_listener(aws, listener, &owner.cluster_id)
-            .await
-            .map_err(EngineError::aws(Kind::ListenerRule, listener))?;
+        let rules = cached_rules(aws, cache, listener, &owner.cluster_id).await?;
         for r in rule::owned(&rules, owner) {
             plan.push(Some(gone(Kind::ListenerRule, &r.arn)));
             if act && !t.retain {
+                cache.invalidate_listener(listener);
                 rule::delete_rule(aws, &r.arn)
                     .await
                     .map_err(EngineError::aws(Kind::ListenerRule, &r.arn))?;
@@ -428,13 +443,14 @@ async fn teardown(aws: &Aws, t: &Teardown, act: bool) -> Result<Plan, EngineErro
         }
     }
     let name = owner.ecs_name();
-    if let Presence::Ours(svc) = service::observe(aws, &t.cluster, &name, owner)
+    if let Presence::Ours(svc) = service::observe(aws, &t.cluster, &name, owner, cache)
         .await
         .map_err(EngineError::aws(Kind::EcsService, &name))?
         && svc.status != "DRAINING"
     {
         plan.push(Some(gone(Kind::EcsService, &name)));
         if act && !t.retain {
+            cache.invalidate_service(&t.cluster, &name);
             service::delete(aws, &t.cluster, &name)
                 .await
                 .map_err(EngineError::aws(Kind::EcsService, &name))?;
@@ -514,4 +530,21 @@ pub fn failed(kind: Kind, id: &str, e: &AwsError) -> ResourceStatus {
             message: e.message.clone(),
         }),
     }
+}
+
+/// A listener's rules, from the round's cache or from AWS (then cached).
+async fn cached_rules(
+    aws: &Aws,
+    cache: &ObserveCache,
+    listener: &str,
+    cluster_id: &str,
+) -> Result<Vec<ListenerRule>, EngineError> {
+    if let Some(rules) = cache.rules(listener) {
+        return Ok(rules);
+    }
+    let rules = rule::observe_listener(aws, listener, cluster_id)
+        .await
+        .map_err(EngineError::aws(Kind::ListenerRule, listener))?;
+    cache.put_rules(listener, rules.clone());
+    Ok(rules)
 }

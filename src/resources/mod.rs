@@ -2,6 +2,7 @@
 //! generic engine that runs them in dependency order; the typed plan; account-level resources.
 
 pub mod account;
+pub mod cache;
 mod engine;
 mod log_group;
 pub mod plan;
@@ -15,6 +16,7 @@ mod tags;
 mod target_group;
 mod task_definition;
 
+pub use cache::ObserveCache;
 pub use engine::{
     Applied, EngineError, Observed, Teardown, apply, delete, failed, observe, plan, plan_delete,
 };

@@ -10,6 +10,7 @@ use aws_sdk_ecs::types::{
 
 use super::{
     Action, Change, FieldChange, Kind, Presence,
+    cache::ObserveCache,
     tags::{self, Tags},
 };
 use crate::{
@@ -31,7 +32,11 @@ pub async fn observe(
     cluster: &str,
     name: &str,
     owner: &Owner,
+    cache: &ObserveCache,
 ) -> Result<Presence<EcsService>, AwsError> {
+    if let Some(found) = cache.service(cluster, name) {
+        return Ok(presence(found.as_ref(), name, owner));
+    }
     let out = match aws
         .call(
             "ecs",
@@ -48,19 +53,25 @@ pub async fn observe(
         Err(e) if e.is_not_found() => return Ok(Presence::Missing),
         other => other?,
     };
-    let Some(svc) = out.services().iter().find(|s| s.status() != Some("INACTIVE")) else {
-        return Ok(Presence::Missing);
+    let found = out.services().iter().find(|s| s.status() != Some("INACTIVE"));
+    Ok(presence(found, name, owner))
+}
+
+/// Ownership and state of a described service (ACTIVE or DRAINING; INACTIVE counts as missing).
+fn presence(found: Option<&Service>, name: &str, owner: &Owner) -> Presence<EcsService> {
+    let Some(svc) = found.filter(|s| s.status() != Some("INACTIVE")) else {
+        return Presence::Missing;
     };
     let tags = tags::from_ecs(svc.tags());
     if !owner.owns(&tags) {
-        return Ok(Presence::Foreign(name.to_string()));
+        return Presence::Foreign(name.to_string());
     }
-    Ok(Presence::Ours(EcsService {
+    Presence::Ours(EcsService {
         arn: svc.service_arn().unwrap_or_default().to_string(),
         status: svc.status().unwrap_or_default().to_string(),
         raw: svc.clone(),
         tags,
-    }))
+    })
 }
 
 /// What the service should look like, given the ARNs produced earlier in the pipeline.
