@@ -31,7 +31,16 @@ enum Command {
     /// Show what `apply` would change in AWS. Exit code 0: nothing to do; 2: changes pending.
     Plan(OneShot),
     /// Create or update the AWS resources of the services in the files; print their status.
-    Apply(OneShot),
+    Apply {
+        #[command(flatten)]
+        args: OneShot,
+        /// Wait until every rollout completes, showing progress.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits (e.g. 10m).
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        timeout: Duration,
+    },
     /// Delete the AWS resources of the services in the files (honouring deletionPolicy).
     Delete(OneShot),
 }
@@ -153,7 +162,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Controller(args) => controller(args).await,
         Command::Plan(args) => plan(args).await,
-        Command::Apply(args) => apply(args).await,
+        Command::Apply { args, wait, timeout } => apply(args, wait.then_some(timeout)).await,
         Command::Delete(args) => delete(args).await,
     }
 }
@@ -202,14 +211,18 @@ async fn plan(args: OneShot) -> Result<ExitCode, String> {
     Ok(if pending { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-async fn apply(args: OneShot) -> Result<ExitCode, String> {
+async fn apply(args: OneShot, wait: Option<Duration>) -> Result<ExitCode, String> {
     let m = load(&args)?;
     let prepared = prepare(&args, &m)?;
     let sessions = sessions(&args, &m).await;
     for p in &prepared {
         eprintln!("applying {} …", p.label);
     }
-    let statuses = oneshot::apply(&m, &prepared, &sessions).await?;
+    let mut statuses = oneshot::apply(&m, &prepared, &sessions).await?;
+    if let Some(timeout) = wait {
+        oneshot::wait(&prepared, &mut statuses, &sessions, timeout, |line| eprintln!("  {line}"))
+            .await?;
+    }
     for (label, status) in statuses {
         let yaml = serde_saphyr::to_string(&status).map_err(|e| format!("printing status: {e}"))?;
         println!("# {label}\n---\n{yaml}");

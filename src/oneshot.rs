@@ -267,3 +267,109 @@ pub async fn delete(
     }
     Ok(out)
 }
+
+/// Waits until the rollout of every applied service completes (or fails), calling `progress` with
+/// a line whenever a rollout's state changes. One `DescribeServices` per cluster and ten services
+/// per poll.
+pub async fn wait(
+    prepared: &[Prepared],
+    statuses: &mut [(String, CloudServiceStatus)],
+    sessions: &Sessions,
+    timeout: std::time::Duration,
+    mut progress: impl FnMut(&str),
+) -> Result<(), String> {
+    use crate::api::RolloutState;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    loop {
+        let pending: Vec<usize> = statuses
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, s))| {
+                s.rollout.as_ref().is_some_and(|r| r.state == RolloutState::InProgress)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "timed out after {timeout:?} waiting for {} rollout(s)",
+                pending.len()
+            ));
+        }
+        for chunk in pending.chunks(10) {
+            let Some(first) = prepared.iter().find(|p| p.label == statuses[chunk[0]].0) else {
+                continue;
+            };
+            let aws = session(sessions, &first.account)?;
+            let names: Vec<String> = chunk
+                .iter()
+                .filter_map(|i| {
+                    prepared
+                        .iter()
+                        .find(|p| p.label == statuses[*i].0)
+                        .map(|p| p.stack.service.name.clone())
+                })
+                .collect();
+            let out = aws
+                .call(
+                    "ecs",
+                    "DescribeServices",
+                    aws.ecs
+                        .describe_services()
+                        .cluster(&first.stack.cluster)
+                        .set_services(Some(names))
+                        .send(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            for i in chunk {
+                let (label, status) = &mut statuses[*i];
+                let Some(p) = prepared.iter().find(|p| p.label == *label) else { continue };
+                let Some(svc) = out
+                    .services()
+                    .iter()
+                    .find(|s| s.service_name() == Some(p.stack.service.name.as_str()))
+                else {
+                    continue;
+                };
+                let td = status
+                    .resources
+                    .iter()
+                    .find(|r| r.kind == "TaskDefinition")
+                    .map(|r| r.id.clone())
+                    .unwrap_or_default();
+                let rollout = resources::rollout::rollout(svc, &td);
+                let line = format!(
+                    "{label}: {:?}, {}/{} running, {} pending",
+                    rollout.state, rollout.running, rollout.desired, rollout.pending
+                );
+                if last.get(label.as_str()) != Some(&line) {
+                    progress(&line);
+                    last.insert(label.clone(), line);
+                }
+                if rollout.state == RolloutState::Failed {
+                    return Err(format!(
+                        "{label}: the rollout failed: {}",
+                        rollout.message.clone().unwrap_or_default()
+                    ));
+                }
+                let applied = resources::Applied {
+                    plan: Plan::default(),
+                    resources: status.resources.clone(),
+                    rollout,
+                    url: status.url.clone(),
+                };
+                *status = status::applied(
+                    p.generation,
+                    &applied,
+                    &status.conditions,
+                    &Time(jiff::Timestamp::now()),
+                );
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}

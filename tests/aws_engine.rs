@@ -348,3 +348,20 @@ async fn a_crash_after_any_write_never_leaves_a_duplicate_or_a_leak() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_health_check_command_becomes_the_container_health_check() {
+    let w = World::new("container-health");
+    let yaml = WEB.replace("healthCheck: { path: /healthz }", "healthCheck: { path: /healthz, command: \"curl -fsS http://localhost/healthz || exit 1\", gracePeriodSeconds: 900 }");
+    let status = &w.apply(&yaml).await.unwrap()[0].1;
+    let td = status.resources.iter().find(|r| r.kind == "TaskDefinition").unwrap().id.clone();
+    let described = w.aws.ecs.describe_task_definition().task_definition(&td).send().await.unwrap();
+    let container = &described.task_definition().unwrap().container_definitions()[0];
+    let hc = container.health_check().unwrap();
+    assert_eq!(hc.command(), ["CMD-SHELL", "curl -fsS http://localhost/healthz || exit 1"]);
+    assert_eq!(hc.start_period(), Some(300), "clamped to ECS' maximum");
+    assert_eq!(
+        container.log_configuration().unwrap().options().unwrap()["awslogs-group"],
+        format!("/byoc/{}/web", w.namespace)
+    );
+}

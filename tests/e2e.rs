@@ -6,7 +6,11 @@ mod support;
 use std::time::Duration;
 
 use byoc::api::{CloudService, FINALIZER};
-use kube::api::{DeleteParams, Patch, PatchParams};
+use k8s_openapi::api::{core::v1::Namespace, events::v1::Event};
+use kube::{
+    Api,
+    api::{DeleteParams, Patch, PatchParams},
+};
 use serde_json::json;
 use support::{
     e2e::{Kube, Operator, condition, wait_for},
@@ -206,6 +210,154 @@ async fn drift_in_aws_is_corrected_by_the_periodic_resync() {
         |(rules, desired)| *rules == 1 && *desired == 1,
     )
     .await;
+    let events = Api::<Event>::namespaced(kube.client.clone(), &ns);
+    wait_for(
+        "a DriftCorrected event",
+        TIMEOUT,
+        || async { events.list(&Default::default()).await.ok() },
+        |list| {
+            list.items.iter().any(|e| {
+                e.reason.as_deref() == Some("DriftCorrected")
+                    && e.note.as_deref().unwrap_or_default().contains("ListenerRule")
+            })
+        },
+    )
+    .await;
+    kube.cleanup(&[&w.account]).await;
+}
+
+#[tokio::test]
+async fn a_resync_with_nothing_to_do_makes_no_aws_writes() {
+    let w = World::new("e2e-noop");
+    let kube = Kube::start("noop", 1).await;
+    let ns = kube.namespaces[0].clone();
+    let op = Operator::start(&kube, &w, &[]);
+    kube.apply(&account_yaml(&w)).await;
+    kube.apply(&web(&w, &ns, "web", "noop.example.com")).await;
+    ready(&kube, &ns, "web").await;
+    let sum = |metrics: &str, keep: &dyn Fn(&str) -> bool| -> u64 {
+        metrics
+            .lines()
+            .filter(|l| keep(l))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let is_write = |l: &str| {
+        l.starts_with("byoc_aws_api_calls_total")
+            && !["Describe", "List", "Get"].iter().any(|p| l.contains(&format!("operation=\"{p}")))
+    };
+    let is_service_reconcile =
+        |l: &str| l.starts_with("byoc_reconcile_total{kind=\"CloudService\"");
+    let before = op.get("/metrics").await.unwrap().1;
+    // The resync interval is 3 s: wait for at least two more reconciles of the service.
+    let target = sum(&before, &is_service_reconcile) + 2;
+    let after = wait_for(
+        "two resyncs",
+        TIMEOUT,
+        || async { op.get("/metrics").await.map(|m| m.1) },
+        |m: &String| sum(m, &is_service_reconcile) >= target,
+    )
+    .await;
+    assert_eq!(
+        sum(&after, &is_write),
+        sum(&before, &is_write),
+        "writes during no-op resyncs:\n{after}"
+    );
+    kube.cleanup(&[&w.account]).await;
+}
+
+#[tokio::test]
+async fn a_changed_secret_value_rolls_the_service_and_never_appears_in_the_task_definition() {
+    let w = World::new("e2e-secret");
+    let kube = Kube::start("secret", 1).await;
+    let ns = kube.namespaces[0].clone();
+    let _op = Operator::start(&kube, &w, &[]);
+    kube.apply(&account_yaml(&w)).await;
+    let secret = |value: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{ name: db, namespace: {ns} }}\nstringData: {{ url: \"{value}\" }}\n"
+        )
+    };
+    kube.apply(&secret("postgres://first")).await;
+    let service = web(&w, &ns, "api", "secret.example.com")
+        .replace("  replicas: 1\n", "  replicas: 1\n  env: [{ name: DB, valueFrom: { secretKeyRef: { name: db, key: url } } }]\n");
+    kube.apply(&service).await;
+    ready(&kube, &ns, "api").await;
+    kube.apply(&secret("postgres://second")).await;
+    let api = kube.services(&ns);
+    wait_for(
+        "revision 2 after the secret changed",
+        TIMEOUT,
+        || async { api.get_opt("api").await.ok().flatten() },
+        |s: &CloudService| {
+            s.status
+                .as_ref()
+                .and_then(|st| st.rollout.as_ref())
+                .and_then(|r| r.task_definition.clone())
+                .is_some_and(|t| t.ends_with(":2"))
+        },
+    )
+    .await;
+    let td = w
+        .inventory()
+        .await
+        .into_iter()
+        .filter(|(k, _)| k == "TaskDefinition")
+        .map(|(_, arn)| arn)
+        .max()
+        .unwrap();
+    let described = w.aws.ecs.describe_task_definition().task_definition(&td).send().await.unwrap();
+    let text = format!("{:?}", described.task_definition().unwrap().container_definitions());
+    assert!(!text.contains("postgres://"), "secret values never reach the task definition");
+    let value = w
+        .aws
+        .secrets
+        .get_secret_value()
+        .secret_id(format!("byoc/{ns}/api/DB"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(value.secret_string(), Some("postgres://second"));
+    kube.cleanup(&[&w.account]).await;
+}
+
+#[tokio::test]
+async fn an_account_refuses_services_from_namespaces_it_does_not_allow() {
+    let w = World::new("e2e-allowed");
+    let kube = Kube::start("allowed", 1).await;
+    let ns = kube.namespaces[0].clone();
+    let _op = Operator::start(&kube, &w, &[]);
+    let restricted = account_yaml(&w).replace(
+        "  defaults:",
+        "  allowedNamespaces:\n    matchLabels: { team: payments }\n  defaults:",
+    );
+    kube.apply(&restricted).await;
+    kube.apply(&web(&w, &ns, "web", "allowed.example.com")).await;
+    let api = kube.services(&ns);
+    let stalled = wait_for(
+        "Stalled NamespaceNotAllowed",
+        TIMEOUT,
+        || async { api.get_opt("web").await.ok().flatten() },
+        |s: &CloudService| {
+            condition(&s.status.clone().unwrap_or_default().conditions, "Stalled")
+                .is_some_and(|c| c.0 == "True" && c.1 == "NamespaceNotAllowed")
+        },
+    )
+    .await;
+    let (_, reason, message) = condition(&stalled.status.unwrap().conditions, "Stalled").unwrap();
+    assert_eq!(reason, "NamespaceNotAllowed");
+    assert!(message.contains(&ns), "{message}");
+    // Labelling the namespace lets the service in on its next reconcile.
+    let namespaces = Api::<Namespace>::all(kube.client.clone());
+    namespaces
+        .patch(
+            &ns,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"labels": {"team": "payments"}}})),
+        )
+        .await
+        .unwrap();
+    ready(&kube, &ns, "web").await;
     kube.cleanup(&[&w.account]).await;
 }
 
@@ -258,7 +410,7 @@ async fn an_invalid_reference_is_stalled_with_the_field_named_and_can_still_be_d
         || async { api.get_opt("web").await.ok().flatten() },
         |s: &CloudService| {
             condition(&s.status.clone().unwrap_or_default().conditions, "Stalled")
-                .is_some_and(|c| c.0 == "True")
+                .is_some_and(|c| c.0 == "True" && c.1 == "InvalidSpec")
         },
     )
     .await;

@@ -249,6 +249,12 @@ pub struct HealthCheck {
     #[serde(default = "default_grace")]
     #[schemars(range(min = 0, max = 7200))]
     pub grace_period_seconds: i32,
+    /// Shell command ECS runs inside the container as its own health check, e.g.
+    /// `curl -fsS http://localhost:8080/healthz || exit 1`. Omit when the image has no such tool:
+    /// the load balancer's HTTP check still applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub command: Option<String>,
 }
 
 fn default_interval() -> i32 {

@@ -86,6 +86,18 @@ pub struct Container {
     pub secret_hashes: BTreeMap<String, String>,
     pub log_group: String,
     pub region: String,
+    /// ECS container health check, when the spec gives a command.
+    pub health_check: Option<ContainerHealthCheck>,
+}
+
+/// An ECS container health check (`CMD-SHELL`), within ECS' limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerHealthCheck {
+    pub command: String,
+    pub interval_seconds: i32,
+    pub timeout_seconds: i32,
+    pub retries: i32,
+    pub start_period_seconds: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -167,6 +179,15 @@ pub fn desired_stack(v: &Validated, owner: &Owner) -> DesiredStack {
         secret_hashes: secrets.iter().map(|s| (s.env_name.clone(), s.value_hash.clone())).collect(),
         log_group: owner.log_group_name(),
         region: account.aws.region.clone(),
+        health_check: spec.health_check.as_ref().and_then(|h| {
+            Some(ContainerHealthCheck {
+                command: h.command.clone()?,
+                interval_seconds: h.interval_seconds.clamp(5, 300),
+                timeout_seconds: h.timeout_seconds.clamp(2, 60),
+                retries: h.unhealthy_threshold.clamp(1, 10),
+                start_period_seconds: h.grace_period_seconds.clamp(0, 300),
+            })
+        }),
     };
     let ingress = spec.ingress.as_ref().map(|ing| {
         let port = spec.ports.iter().find(|p| p.name == ing.port).map_or(80, |p| p.container_port);
@@ -249,6 +270,7 @@ fn default_health() -> HealthCheck {
         unhealthy_threshold: 3,
         success_codes: "200-399".into(),
         grace_period_seconds: 60,
+        command: None,
     }
 }
 

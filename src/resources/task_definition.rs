@@ -3,8 +3,8 @@
 //! fields AWS adds never look like drift. `diff` is pure; the rest calls ECS through `Aws::call`.
 
 use aws_sdk_ecs::types::{
-    Compatibility, ContainerDefinition, KeyValuePair, LogConfiguration, LogDriver, NetworkMode,
-    PortMapping, Secret as EcsSecret, TaskDefinitionField, TransportProtocol,
+    Compatibility, ContainerDefinition, HealthCheck, KeyValuePair, LogConfiguration, LogDriver,
+    NetworkMode, PortMapping, Secret as EcsSecret, TaskDefinitionField, TransportProtocol,
 };
 
 use super::{
@@ -123,6 +123,22 @@ pub async fn register(
                 })
                 .collect(),
         ))
+        .set_health_check(
+            c.health_check
+                .as_ref()
+                .map(|h| {
+                    HealthCheck::builder()
+                        .command("CMD-SHELL")
+                        .command(&h.command)
+                        .interval(h.interval_seconds)
+                        .timeout(h.timeout_seconds)
+                        .retries(h.retries)
+                        .start_period(h.start_period_seconds)
+                        .build()
+                })
+                .transpose()
+                .map_err(|e| AwsError::unexpected("RegisterTaskDefinition", e.to_string()))?,
+        )
         .log_configuration(
             LogConfiguration::builder()
                 .log_driver(LogDriver::Awslogs)
