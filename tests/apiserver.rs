@@ -5,6 +5,8 @@ mod support;
 
 #[path = "apiserver/apply.rs"]
 mod apply;
+#[path = "apiserver/builtins.rs"]
+mod builtins;
 #[path = "apiserver/common.rs"]
 #[allow(dead_code)]
 mod common;
@@ -22,6 +24,8 @@ mod kubectl;
 mod listing;
 #[path = "apiserver/patching.rs"]
 mod patching;
+#[path = "apiserver/rbac.rs"]
+mod rbac;
 #[path = "apiserver/real_crds.rs"]
 mod real_crds;
 #[path = "apiserver/runtime.rs"]

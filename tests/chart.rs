@@ -1,9 +1,13 @@
 //! The Helm chart in `charts/byoc-operator`: it lints and renders with Helm 3 and 4, what it
 //! renders parses into the Kubernetes types, the controller runs hardened with exactly the RBAC it
-//! uses, values outside the schema are refused, and its CRDs are the generated ones.
+//! uses, values outside the schema are refused, its CRDs are the generated ones, and what it
+//! renders applies to the API stand-in (`apply`).
 //! Shells out to `helm` (see `support::helm`); never skips when helm is missing.
 
 mod support;
+
+#[path = "chart/apply.rs"]
+mod apply;
 
 use std::collections::BTreeSet;
 

@@ -122,3 +122,39 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// POSTs `body` as JSON; status code and body.
+pub async fn post(server: &ApiServer, path: &str, body: Value) -> (u16, Value) {
+    let (code, _, body) = raw(server, "POST", path, "application/json", Some(body)).await;
+    (code, body)
+}
+
+/// JSON-merge-patches `path`; status code and body.
+pub async fn merge_patch_raw(server: &ApiServer, path: &str, body: Value) -> (u16, Value) {
+    let content_type = "application/merge-patch+json";
+    let (code, _, body) = raw(server, "PATCH", path, content_type, Some(body)).await;
+    (code, body)
+}
+
+/// Server-side applies `body` to `path` as manager `test`; status code and body.
+pub async fn apply_raw(server: &ApiServer, path: &str, body: Value) -> (u16, Value) {
+    let path = format!("{path}?fieldManager=test");
+    let content_type = "application/apply-patch+yaml";
+    let (code, _, body) = raw(server, "PATCH", &path, content_type, Some(body)).await;
+    (code, body)
+}
+
+/// `(field, message)` of each cause in a `Status` body.
+pub fn causes(status: &Value) -> Vec<(String, String)> {
+    status["details"]["causes"]
+        .as_array()
+        .map(|causes| {
+            causes
+                .iter()
+                .map(|c| {
+                    (c["field"].as_str().unwrap().into(), c["message"].as_str().unwrap().into())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

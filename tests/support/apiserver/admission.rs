@@ -79,7 +79,7 @@ pub fn admit(
 fn validate_metadata(resource: &ResourceType, object: &Value) -> Vec<Cause> {
     let mut causes = Vec::new();
     match meta::name(object) {
-        Some(name) => causes.extend(meta::validate_name(name, resource.plural == "namespaces")),
+        Some(name) => causes.extend(meta::validate_name(name, resource.name_rule)),
         None => causes.push(meta::name_required()),
     }
     for (i, finalizer) in meta::finalizers(object).iter().enumerate() {

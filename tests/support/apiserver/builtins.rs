@@ -1,70 +1,109 @@
-//! What kube-apiserver's built-in strategies add on write: Secret `stringData` folded into
-//! `data`, Namespace phase and finalizer, and CustomResourceDefinitions, whose status the
-//! server fills in and whose (de)registration changes the served resources. Mutates the store
-//! only.
+//! What kube-apiserver's built-in strategies add on write, by kind: Secret `stringData` folded
+//! into `data`, Namespace phase and finalizer, CustomResourceDefinitions (whose status the
+//! server fills in and whose (de)registration changes the served resources), and the chart's
+//! kinds — Deployments, PodDisruptionBudgets, Services, NetworkPolicies and RBAC — through
+//! `workloads`, `network` and `rbac`. Mutates the store only.
 
 use base64::Engine;
 use serde_json::{Value, json};
 
 use super::meta;
+use super::network;
+use super::rbac::{self, RBAC_GROUP};
 use super::registry::{CRD_GROUP, ResourceType, types_from_crd};
 use super::status::{ApiError, invalid_cause};
 use super::store::{ObjectKey, State};
+use super::workloads;
 
 fn is(resource: &ResourceType, group: &str, plural: &str) -> bool {
     resource.group == group && resource.plural == plural
 }
 
-/// Applies the built-in strategy of `resource` to an object about to be stored.
+/// Applies the built-in strategy of `resource` (defaults, server-set fields) to an object
+/// about to be stored over `old`.
 pub fn prepare(resource: &ResourceType, object: &mut Value, old: Option<&Value>) {
-    if is(resource, "", "secrets") {
-        fold_string_data(object);
-    } else if is(resource, "", "namespaces") {
-        let name = meta::name(object).unwrap_or_default().to_string();
-        let metadata = meta::metadata_mut(object);
-        let labels = metadata.entry("labels").or_insert_with(|| json!({}));
-        if let Some(labels) = labels.as_object_mut() {
-            labels.insert("kubernetes.io/metadata.name".into(), json!(name));
-        }
-        if old.is_none() {
-            object["spec"] = json!({"finalizers": ["kubernetes"]});
-            object["status"] = json!({"phase": "Active"});
-        }
-    } else if is(resource, CRD_GROUP, "customresourcedefinitions") {
-        let conditions =
-            old.and_then(|o| o.pointer("/status/conditions")).cloned().unwrap_or_else(|| {
-                let now = meta::now();
-                json!([
-                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-                     "message": "no conflicts found", "lastTransitionTime": now},
-                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-                     "message": "the initial names have been accepted", "lastTransitionTime": now},
-                ])
-            });
-        let names = object.pointer("/spec/names").cloned().unwrap_or_default();
-        let versions: Vec<Value> = object
-            .pointer("/spec/versions")
-            .and_then(Value::as_array)
-            .map(|v| {
-                v.iter()
-                    .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
-                    .filter_map(|v| v.get("name").cloned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        object["status"] = json!({
-            "acceptedNames": names,
-            "conditions": conditions,
-            "storedVersions": versions,
-        });
+    match (resource.group.as_str(), resource.plural.as_str()) {
+        ("", "secrets") => fold_string_data(object),
+        ("", "namespaces") => prepare_namespace(object, old),
+        ("", "services") => network::prepare_service(object, old),
+        ("apps", "deployments") => workloads::prepare_deployment(object, old),
+        ("policy", "poddisruptionbudgets") => workloads::prepare_budget(object, old),
+        ("networking.k8s.io", "networkpolicies") => network::prepare_network_policy(object),
+        (RBAC_GROUP, "rolebindings" | "clusterrolebindings") => rbac::prepare_binding(object),
+        (CRD_GROUP, "customresourcedefinitions") => prepare_crd(object, old),
+        _ => {}
     }
 }
 
-/// Rejects a CRD the stand-in could not serve, as 422.
-pub fn validate(resource: &ResourceType, object: &Value) -> Result<(), ApiError> {
-    if !is(resource, CRD_GROUP, "customresourcedefinitions") {
+fn prepare_namespace(object: &mut Value, old: Option<&Value>) {
+    let name = meta::name(object).unwrap_or_default().to_string();
+    let metadata = meta::metadata_mut(object);
+    let labels = metadata.entry("labels").or_insert_with(|| json!({}));
+    if let Some(labels) = labels.as_object_mut() {
+        labels.insert("kubernetes.io/metadata.name".into(), json!(name));
+    }
+    if old.is_none() {
+        object["spec"] = json!({"finalizers": ["kubernetes"]});
+        object["status"] = json!({"phase": "Active"});
+    }
+}
+
+fn prepare_crd(object: &mut Value, old: Option<&Value>) {
+    let conditions =
+        old.and_then(|o| o.pointer("/status/conditions")).cloned().unwrap_or_else(|| {
+            let now = meta::now();
+            json!([
+                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+                 "message": "no conflicts found", "lastTransitionTime": now},
+                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+                 "message": "the initial names have been accepted", "lastTransitionTime": now},
+            ])
+        });
+    let names = object.pointer("/spec/names").cloned().unwrap_or_default();
+    let versions: Vec<Value> = object
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .map(|v| {
+            v.iter()
+                .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                .filter_map(|v| v.get("name").cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    object["status"] = json!({
+        "acceptedNames": names,
+        "conditions": conditions,
+        "storedVersions": versions,
+    });
+}
+
+/// Rejects, as 422, what the built-in strategy's validation would: a CRD the stand-in could not
+/// serve, or a chart kind with a field the real server refuses. `old` is set on updates.
+pub fn validate(
+    resource: &ResourceType,
+    object: &Value,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
+    let causes = match (resource.group.as_str(), resource.plural.as_str()) {
+        ("", "services") => network::validate_service(object),
+        ("apps", "deployments") => workloads::validate_deployment(object, old),
+        ("policy", "poddisruptionbudgets") => workloads::validate_budget(object),
+        ("networking.k8s.io", "networkpolicies") => network::validate_network_policy(object),
+        (RBAC_GROUP, "roles") => rbac::validate_role(object, true),
+        (RBAC_GROUP, "clusterroles") => rbac::validate_role(object, false),
+        (RBAC_GROUP, "rolebindings") => rbac::validate_binding(object, old, true),
+        (RBAC_GROUP, "clusterrolebindings") => rbac::validate_binding(object, old, false),
+        (CRD_GROUP, "customresourcedefinitions") => return validate_crd(resource, object),
+        _ => Vec::new(),
+    };
+    if causes.is_empty() {
         return Ok(());
     }
+    let subject = resource.subject(meta::name(object).unwrap_or_default());
+    Err(ApiError::invalid(&subject, causes))
+}
+
+fn validate_crd(resource: &ResourceType, object: &Value) -> Result<(), ApiError> {
     let name = meta::name(object).unwrap_or_default();
     let subject = resource.subject(name);
     let types = types_from_crd(object).map_err(|why| {

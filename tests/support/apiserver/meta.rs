@@ -117,14 +117,52 @@ pub fn clear_server_fields(object: &mut Value) {
 const DNS1123_SUBDOMAIN: &str =
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 const DNS1123_LABEL: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+const DNS1035_LABEL: &str = r"^[a-z]([-a-z0-9]*[a-z0-9])?$";
 
-/// `metadata.name` rules: a DNS-1123 subdomain, or a DNS-1123 label for namespaces.
-pub fn validate_name(name: &str, label_only: bool) -> Vec<Cause> {
+/// Which rule a kind's `metadata.name` follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameRule {
+    /// Most kinds: a DNS-1123 subdomain.
+    Subdomain,
+    /// Namespaces: a DNS-1123 label.
+    Label,
+    /// Services: a DNS-1035 label (starts with a letter).
+    Dns1035Label,
+    /// RBAC kinds: any path segment (`system:controller:x` is fine).
+    PathSegment,
+}
+
+/// `metadata.name` rules, worded like apimachinery's validators.
+pub fn validate_name(name: &str, rule: NameRule) -> Vec<Cause> {
     let value = json!(name);
-    let (pattern, max, what, example) = if label_only {
-        (DNS1123_LABEL, 63, "RFC 1123 label", "'my-name',  or '123-abc'")
-    } else {
-        (DNS1123_SUBDOMAIN, 253, "RFC 1123 subdomain", "'example.com'")
+    if rule == NameRule::PathSegment {
+        return path_segment_problems(name)
+            .into_iter()
+            .map(|why| invalid_cause("metadata.name", &value, &why))
+            .collect();
+    }
+    let (pattern, max, what, chars, example) = match rule {
+        NameRule::Label => (
+            DNS1123_LABEL,
+            63,
+            "a lowercase RFC 1123 label",
+            "lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+            "'my-name',  or '123-abc'",
+        ),
+        NameRule::Dns1035Label => (
+            DNS1035_LABEL,
+            63,
+            "a DNS-1035 label",
+            "lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
+            "'my-name',  or 'abc-123'",
+        ),
+        _ => (
+            DNS1123_SUBDOMAIN,
+            253,
+            "a lowercase RFC 1123 subdomain",
+            "lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+            "'example.com'",
+        ),
     };
     let mut causes = Vec::new();
     if name.len() > max {
@@ -136,21 +174,28 @@ pub fn validate_name(name: &str, label_only: bool) -> Vec<Cause> {
     }
     let matches = regex::Regex::new(pattern).is_ok_and(|r| r.is_match(name));
     if !matches {
-        let chars = if label_only {
-            "lower case alphanumeric characters or '-'"
-        } else {
-            "lower case alphanumeric characters, '-' or '.'"
-        };
         let trimmed = pattern.trim_start_matches('^').trim_end_matches('$');
         causes.push(invalid_cause(
             "metadata.name",
             &value,
             &format!(
-                "a lowercase {what} must consist of {chars}, and must start and end with an alphanumeric character (e.g. {example}, regex used for validation is '{trimmed}')"
+                "{what} must consist of {chars} (e.g. {example}, regex used for validation is '{trimmed}')"
             ),
         ));
     }
     causes
+}
+
+/// `path.IsValidPathSegmentName`: what RBAC object names may not be or contain.
+fn path_segment_problems(name: &str) -> Vec<String> {
+    if let Some(bad) = [".", ".."].into_iter().find(|bad| name == *bad) {
+        return vec![format!("may not be '{bad}'")];
+    }
+    ["/", "%"]
+        .into_iter()
+        .filter(|bad| name.contains(bad))
+        .map(|bad| format!("may not contain '{bad}'"))
+        .collect()
 }
 
 pub fn name_required() -> Cause {

@@ -1,9 +1,10 @@
 //! A test-only, in-process stand-in for kube-apiserver: plain HTTP on 127.0.0.1, serving the
-//! built-in resources the operator and kubectl touch plus every CRD found in a directory, with
-//! kube-apiserver's semantics for discovery, CRUD, patch, server-side apply, watch, schema and
-//! CEL validation, finalizers and error `Status` bodies. `ApiServer::start` binds a random port
-//! and returns a handle with a kube `Client`, a kubeconfig for kubectl, fault hooks and the log
-//! of served requests. State lives in memory and dies with the handle.
+//! built-in resources the operator, kubectl and the Helm chart touch plus every CRD found in a
+//! directory, with kube-apiserver's semantics for discovery, CRUD, patch, server-side apply,
+//! watch, schema and CEL validation, built-in defaults and validation, finalizers and error
+//! `Status` bodies. `ApiServer::start` binds a random port and returns a handle with a kube
+//! `Client`, a kubeconfig for kubectl, fault hooks and the log of served requests. State lives in
+//! memory and dies with the handle.
 
 mod admission;
 mod builtins;
@@ -13,11 +14,14 @@ mod discovery;
 pub mod faults;
 mod fieldset;
 mod http;
+mod kinds;
 mod merge;
 mod meta;
+mod network;
 mod openapi;
 mod patch;
 mod prune;
+mod rbac;
 mod read;
 mod registry;
 mod router;
@@ -28,6 +32,7 @@ mod status;
 mod store;
 mod table;
 mod watch;
+mod workloads;
 mod write;
 
 use std::convert::Infallible;

@@ -1,9 +1,11 @@
-//! The resource types the stand-in serves: the built-ins the operator and kubectl touch, plus one
+//! The resource types the stand-in serves: the built-ins listed in `kinds`, plus one
 //! `ResourceType` per served version of every registered CustomResourceDefinition.
 //! `types_from_crd` turns a CRD object into resource types; pure, no IO.
 
 use serde_json::Value;
 
+use super::kinds::builtin_types;
+use super::meta::NameRule;
 use super::status::Subject;
 
 /// One `additionalPrinterColumns` entry of a CRD version.
@@ -39,6 +41,8 @@ pub struct ResourceType {
     pub allow_unconditional_update: bool,
     /// Custom resources refuse strategic merge patch with 415.
     pub is_custom: bool,
+    /// What `metadata.name` must look like.
+    pub name_rule: NameRule,
 }
 
 impl ResourceType {
@@ -73,7 +77,13 @@ impl ResourceType {
         (self.group.clone(), self.plural.clone())
     }
 
-    fn builtin(group: &str, version: &str, plural: &str, kind: &str, namespaced: bool) -> Self {
+    pub(super) fn builtin(
+        group: &str,
+        version: &str,
+        plural: &str,
+        kind: &str,
+        namespaced: bool,
+    ) -> Self {
         ResourceType {
             group: group.into(),
             version: version.into(),
@@ -90,57 +100,12 @@ impl ResourceType {
             selectable_fields: Vec::new(),
             allow_unconditional_update: true,
             is_custom: false,
+            name_rule: NameRule::Subdomain,
         }
     }
 }
 
 pub const CRD_GROUP: &str = "apiextensions.k8s.io";
-
-/// The built-in resources the stand-in serves.
-pub fn builtin_types() -> Vec<ResourceType> {
-    let mut namespaces = ResourceType::builtin("", "v1", "namespaces", "Namespace", false);
-    namespaces.short_names = vec!["ns".into()];
-    namespaces.status_subresource = true;
-    namespaces.selectable_fields = vec!["status.phase".into()];
-    let mut configmaps = ResourceType::builtin("", "v1", "configmaps", "ConfigMap", true);
-    configmaps.short_names = vec!["cm".into()];
-    let mut secrets = ResourceType::builtin("", "v1", "secrets", "Secret", true);
-    secrets.selectable_fields = vec!["type".into()];
-    let mut events = ResourceType::builtin("", "v1", "events", "Event", true);
-    events.short_names = vec!["ev".into()];
-    events.selectable_fields = [
-        "involvedObject.kind",
-        "involvedObject.namespace",
-        "involvedObject.name",
-        "involvedObject.uid",
-        "involvedObject.apiVersion",
-        "involvedObject.resourceVersion",
-        "involvedObject.fieldPath",
-        "reason",
-        "reportingComponent",
-        "source",
-        "type",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut new_events = ResourceType::builtin("events.k8s.io", "v1", "events", "Event", true);
-    new_events.short_names = vec!["ev".into()];
-    let leases = ResourceType::builtin("coordination.k8s.io", "v1", "leases", "Lease", true);
-    let mut crds = ResourceType::builtin(
-        CRD_GROUP,
-        "v1",
-        "customresourcedefinitions",
-        "CustomResourceDefinition",
-        false,
-    );
-    crds.short_names = vec!["crd".into(), "crds".into()];
-    crds.categories = vec!["api-extensions".into()];
-    crds.status_subresource = true;
-    crds.tracks_generation = true;
-    crds.allow_unconditional_update = false;
-    vec![namespaces, configmaps, secrets, events, new_events, leases, crds]
-}
 
 /// One resource type per served version of a CRD. Errors name what the CRD lacks.
 pub fn types_from_crd(crd: &Value) -> Result<Vec<ResourceType>, String> {
@@ -202,6 +167,7 @@ pub fn types_from_crd(crd: &Value) -> Result<Vec<ResourceType>, String> {
             selectable_fields,
             allow_unconditional_update: false,
             is_custom: true,
+            name_rule: NameRule::Subdomain,
         });
     }
     Ok(types)

@@ -127,13 +127,12 @@ pub fn create(
         meta::metadata_mut(&mut object).insert("managedFields".into(), managed);
     }
     if resource.status_subresource
-        && resource.is_custom
         && let Some(map) = object.as_object_mut()
     {
         map.remove("status");
     }
     builtins::prepare(resource, &mut object, None);
-    builtins::validate(resource, &object)?;
+    builtins::validate(resource, &object, None)?;
     let verb = if matches!(ownership, Ownership::Applied) { Verb::Apply } else { Verb::Write };
     let warnings = admission::admit(resource, &mut object, None, req.field_validation()?, verb)?;
     let uid = state.new_uid();
@@ -253,7 +252,7 @@ pub fn update(
         }
     }
     builtins::prepare(resource, &mut new, Some(&old));
-    builtins::validate(resource, &new)?;
+    builtins::validate(resource, &new, Some(&old))?;
     let verb = if matches!(ownership, Ownership::Applied) { Verb::Apply } else { Verb::Write };
     let warnings = admission::admit(resource, &mut new, Some(&old), req.field_validation()?, verb)?;
     if resource.tracks_generation
