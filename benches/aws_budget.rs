@@ -105,7 +105,7 @@ async fn main() {
                 })
                 .filter(|(_, v)| *v > 0)
                 .collect();
-            by_op.sort_by(|a, b| b.1.cmp(&a.1));
+            by_op.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
             println!("\ncalls of one no-op plan of {n} services (after delete), by operation:");
             for (op, count) in by_op {
                 println!("  {op:<40} {count:>5}");
