@@ -19,6 +19,26 @@ use support::{
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The whole stack of one service with ingress, plus the account's own resources.
+const STACK: [&str; 7] = [
+    "EcsService",
+    "ListenerRule",
+    "TargetGroup",
+    "TaskDefinition",
+    "LogGroup",
+    "EcsCluster",
+    "LoadBalancer",
+];
+
+/// A fresh world, API and operator (with `args`), and the world's CloudAccount applied.
+async fn start(prefix: &str, namespaces: usize, args: &[&str]) -> (World, Kube, Operator) {
+    let w = World::new(&format!("e2e-{prefix}"));
+    let kube = Kube::start(prefix, namespaces).await;
+    let op = Operator::start(&kube, &w, args);
+    kube.apply(&account_yaml(&w)).await;
+    (w, kube, op)
+}
+
 /// The world's CloudAccount, labelled for this test's operator.
 fn account_yaml(w: &World) -> String {
     w.account_yaml.replacen(
@@ -46,28 +66,91 @@ spec:
     )
 }
 
-async fn ready(kube: &Kube, ns: &str, name: &str) -> CloudService {
+/// Waits until the service satisfies `check`.
+async fn service_where(
+    kube: &Kube,
+    ns: &str,
+    name: &str,
+    what: &str,
+    check: impl Fn(&CloudService) -> bool,
+) -> CloudService {
     let api = kube.services(ns);
     wait_for(
-        &format!("{ns}/{name} Ready"),
+        &format!("{ns}/{name}: {what}"),
         TIMEOUT,
         || async { api.get_opt(name).await.ok().flatten() },
-        |s: &CloudService| {
-            let status = s.status.clone().unwrap_or_default();
-            condition(&status.conditions, "Ready").is_some_and(|c| c.0 == "True")
-                && status.observed_generation == s.metadata.generation
-        },
+        check,
     )
     .await
 }
 
+async fn ready(kube: &Kube, ns: &str, name: &str) -> CloudService {
+    service_where(kube, ns, name, "Ready", |s| {
+        let status = s.status.clone().unwrap_or_default();
+        condition(&status.conditions, "Ready").is_some_and(|c| c.0 == "True")
+            && status.observed_generation == s.metadata.generation
+    })
+    .await
+}
+
+/// Waits for `Stalled=True` with `reason`; returns the message.
+async fn stalled(kube: &Kube, ns: &str, name: &str, reason: &str) -> String {
+    let s = service_where(kube, ns, name, &format!("Stalled {reason}"), |s| {
+        condition(&s.status.clone().unwrap_or_default().conditions, "Stalled")
+            .is_some_and(|c| c.0 == "True" && c.1 == reason)
+    })
+    .await;
+    condition(&s.status.unwrap().conditions, "Stalled").unwrap().2
+}
+
+async fn gone(kube: &Kube, ns: &str, name: &str) {
+    let api = kube.services(ns);
+    wait_for(
+        &format!("{ns}/{name} to be gone"),
+        TIMEOUT,
+        || async { Some(api.get_opt(name).await.unwrap()) },
+        |s: &Option<CloudService>| s.is_none(),
+    )
+    .await;
+}
+
+fn rollout_desired(s: &CloudService) -> Option<i32> {
+    s.status.as_ref()?.rollout.as_ref().map(|r| r.desired)
+}
+
+async fn assert_one_of_each(w: &World) {
+    let inventory = w.inventory().await;
+    for kind in STACK {
+        assert_eq!(
+            inventory.iter().filter(|(k, _)| k == kind).count(),
+            1,
+            "{kind} in {inventory:?}"
+        );
+    }
+}
+
+/// What the service left in AWS (account-level resources stay with the account).
+async fn service_leftovers(w: &World) -> Vec<(String, String)> {
+    w.inventory()
+        .await
+        .into_iter()
+        .filter(|(k, _)| !["EcsCluster", "LoadBalancer"].contains(&k.as_str()))
+        .collect()
+}
+
+/// Sum of the metric lines `keep` selects.
+fn sum(metrics: &str, keep: impl Fn(&str) -> bool) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| keep(l))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 #[tokio::test]
 async fn a_service_becomes_ready_with_its_stack_in_aws_and_deleting_it_cleans_aws() {
-    let w = World::new("e2e-ready");
-    let kube = Kube::start("ready", 1).await;
+    let (w, kube, op) = start("ready", 1, &[]).await;
     let ns = kube.namespaces[0].clone();
-    let op = Operator::start(&kube, &w, &[]);
-    kube.apply(&account_yaml(&w)).await;
     kube.apply(&web(&w, &ns, "web", "shop.example.com")).await;
 
     let svc = ready(&kube, &ns, "web").await;
@@ -76,22 +159,7 @@ async fn a_service_becomes_ready_with_its_stack_in_aws_and_deleting_it_cleans_aw
     assert!(svc.metadata.finalizers.unwrap_or_default().contains(&FINALIZER.to_string()));
     assert_eq!(condition(&status.conditions, "Reconciling").unwrap().0, "False");
     assert_eq!(condition(&status.conditions, "Stalled").unwrap().0, "False");
-    let inventory = w.inventory().await;
-    for kind in [
-        "EcsService",
-        "ListenerRule",
-        "TargetGroup",
-        "TaskDefinition",
-        "LogGroup",
-        "EcsCluster",
-        "LoadBalancer",
-    ] {
-        assert_eq!(
-            inventory.iter().filter(|(k, _)| k == kind).count(),
-            1,
-            "{kind} in {inventory:?}"
-        );
-    }
+    assert_one_of_each(&w).await;
     let account = kube.accounts().get(&w.account).await.unwrap();
     assert_eq!(condition(&account.status.unwrap().conditions, "Ready").unwrap().0, "True");
 
@@ -108,71 +176,46 @@ async fn a_service_becomes_ready_with_its_stack_in_aws_and_deleting_it_cleans_aw
         "{body}"
     );
     assert_eq!(op.get("/readyz").await.unwrap().0, 200);
+    assert_eq!(op.get("/healthz").await.unwrap().0, 200);
 
     kube.services(&ns).delete("web", &DeleteParams::default()).await.unwrap();
-    let api = kube.services(&ns);
-    wait_for(
-        "web to be gone",
-        TIMEOUT,
-        || async { Some(api.get_opt("web").await.unwrap()) },
-        |s: &Option<CloudService>| s.is_none(),
-    )
-    .await;
-    let left: Vec<_> = w
-        .inventory()
-        .await
-        .into_iter()
-        .filter(|(k, _)| !["EcsCluster", "LoadBalancer"].contains(&k.as_str()))
-        .collect();
+    gone(&kube, &ns, "web").await;
+    let left = service_leftovers(&w).await;
     assert!(left.is_empty(), "left in AWS after delete: {left:?}");
     kube.cleanup(&[&w.account]).await;
 }
 
 #[tokio::test]
 async fn changing_the_image_rolls_out_a_new_revision_and_advances_observed_generation() {
-    let w = World::new("e2e-image");
-    let kube = Kube::start("image", 1).await;
+    let (w, kube, _op) = start("image", 1, &[]).await;
     let ns = kube.namespaces[0].clone();
-    let _op = Operator::start(&kube, &w, &[]);
-    kube.apply(&account_yaml(&w)).await;
     kube.apply(&web(&w, &ns, "web", "img.example.com")).await;
     let first = ready(&kube, &ns, "web").await;
     kube.apply(&web(&w, &ns, "web", "img.example.com").replace("nginx:1.26", "nginx:1.27")).await;
-    let api = kube.services(&ns);
     let generation = first.metadata.generation.unwrap() + 1;
-    let rolled = wait_for(
-        "a rollout of revision 2",
-        TIMEOUT,
-        || async { api.get_opt("web").await.ok().flatten() },
-        |s: &CloudService| {
-            let st = s.status.clone().unwrap_or_default();
-            st.observed_generation == Some(generation)
-                && st
-                    .rollout
-                    .as_ref()
-                    .and_then(|r| r.task_definition.clone())
-                    .is_some_and(|t| t.ends_with(":2"))
-        },
-    )
+    let rolled = service_where(&kube, &ns, "web", "a rollout of revision 2", |s| {
+        let st = s.status.clone().unwrap_or_default();
+        st.observed_generation == Some(generation)
+            && st
+                .rollout
+                .as_ref()
+                .and_then(|r| r.task_definition.clone())
+                .is_some_and(|t| t.ends_with(":2"))
+    })
     .await;
     // moto never moves ECS deployments forward: the honest state is Reconciling, not Ready.
     let st = rolled.status.unwrap();
     assert_eq!(condition(&st.conditions, "Ready").unwrap().0, "False");
-    assert_eq!(
-        condition(&st.conditions, "Reconciling").unwrap(),
-        ("True".into(), "RollingOut".into(), condition(&st.conditions, "Reconciling").unwrap().2)
-    );
+    let (status, reason, _) = condition(&st.conditions, "Reconciling").unwrap();
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "RollingOut"));
     assert_eq!(w.inventory().await.iter().filter(|(k, _)| k == "TaskDefinition").count(), 2);
     kube.cleanup(&[&w.account]).await;
 }
 
 #[tokio::test]
 async fn drift_in_aws_is_corrected_by_the_periodic_resync() {
-    let w = World::new("e2e-drift");
-    let kube = Kube::start("drift", 1).await;
+    let (w, kube, _op) = start("drift", 1, &[]).await;
     let ns = kube.namespaces[0].clone();
-    let _op = Operator::start(&kube, &w, &[]);
-    kube.apply(&account_yaml(&w)).await;
     kube.apply(&web(&w, &ns, "web", "drift.example.com")).await;
     ready(&kube, &ns, "web").await;
     let rule = w.inventory().await.into_iter().find(|(k, _)| k == "ListenerRule").unwrap().1;
@@ -188,27 +231,15 @@ async fn drift_in_aws_is_corrected_by_the_periodic_resync() {
         .send()
         .await
         .unwrap();
-    wait_for(
-        "the rule and desired count to be restored",
-        TIMEOUT,
-        || async {
-            let inv = w.inventory().await;
-            let d = w
-                .aws
-                .ecs
-                .describe_services()
-                .cluster(&cluster)
-                .services(&service)
-                .send()
-                .await
-                .ok()?;
-            Some((
-                inv.iter().filter(|(k, _)| k == "ListenerRule").count(),
-                d.services()[0].desired_count(),
-            ))
-        },
-        |(rules, desired)| *rules == 1 && *desired == 1,
-    )
+    let restored = || async {
+        let rules = w.inventory().await.iter().filter(|(k, _)| k == "ListenerRule").count();
+        let d =
+            w.aws.ecs.describe_services().cluster(&cluster).services(&service).send().await.ok()?;
+        Some((rules, d.services()[0].desired_count()))
+    };
+    wait_for("the rule and desired count to be restored", TIMEOUT, restored, |(rules, desired)| {
+        *rules == 1 && *desired == 1
+    })
     .await;
     let events = Api::<Event>::namespaced(kube.client.clone(), &ns);
     wait_for(
@@ -228,20 +259,10 @@ async fn drift_in_aws_is_corrected_by_the_periodic_resync() {
 
 #[tokio::test]
 async fn a_resync_with_nothing_to_do_makes_no_aws_writes() {
-    let w = World::new("e2e-noop");
-    let kube = Kube::start("noop", 1).await;
+    let (w, kube, op) = start("noop", 1, &[]).await;
     let ns = kube.namespaces[0].clone();
-    let op = Operator::start(&kube, &w, &[]);
-    kube.apply(&account_yaml(&w)).await;
     kube.apply(&web(&w, &ns, "web", "noop.example.com")).await;
     ready(&kube, &ns, "web").await;
-    let sum = |metrics: &str, keep: &dyn Fn(&str) -> bool| -> u64 {
-        metrics
-            .lines()
-            .filter(|l| keep(l))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum()
-    };
     let is_write = |l: &str| {
         l.starts_with("byoc_aws_api_calls_total")
             && !["Describe", "List", "Get"].iter().any(|p| l.contains(&format!("operation=\"{p}")))
@@ -250,53 +271,147 @@ async fn a_resync_with_nothing_to_do_makes_no_aws_writes() {
         |l: &str| l.starts_with("byoc_reconcile_total{kind=\"CloudService\"");
     let before = op.get("/metrics").await.unwrap().1;
     // The resync interval is 3 s: wait for at least two more reconciles of the service.
-    let target = sum(&before, &is_service_reconcile) + 2;
+    let target = sum(&before, is_service_reconcile) + 2;
     let after = wait_for(
         "two resyncs",
         TIMEOUT,
         || async { op.get("/metrics").await.map(|m| m.1) },
-        |m: &String| sum(m, &is_service_reconcile) >= target,
+        |m: &String| sum(m, is_service_reconcile) >= target,
     )
     .await;
     assert_eq!(
-        sum(&after, &is_write),
-        sum(&before, &is_write),
+        sum(&after, is_write),
+        sum(&before, is_write),
         "writes during no-op resyncs:\n{after}"
     );
     kube.cleanup(&[&w.account]).await;
 }
 
 #[tokio::test]
-async fn a_changed_secret_value_rolls_the_service_and_never_appears_in_the_task_definition() {
-    let w = World::new("e2e-secret");
-    let kube = Kube::start("secret", 1).await;
+async fn a_later_service_claiming_the_same_host_is_stalled_naming_the_owner() {
+    let (w, kube, _op) = start("conflict", 2, &[]).await;
+    let (a, b) = (kube.namespaces[0].clone(), kube.namespaces[1].clone());
+    kube.apply(&web(&w, &a, "web", "same.example.com")).await;
+    ready(&kube, &a, "web").await;
+    kube.apply(&web(&w, &b, "web", "same.example.com")).await;
+    let message = stalled(&kube, &b, "web", "HostConflict").await;
+    assert!(message.contains(&format!("{a}/web")), "{message}");
+    let rules = w.inventory().await.into_iter().filter(|(k, _)| k == "ListenerRule").count();
+    assert_eq!(rules, 1, "the first service's rule is undisturbed and no second rule exists");
+    ready(&kube, &a, "web").await;
+    kube.cleanup(&[&w.account]).await;
+}
+
+#[tokio::test]
+async fn an_invalid_reference_is_stalled_with_the_field_named_and_can_still_be_deleted() {
+    let (w, kube, _op) = start("invalid", 1, &[]).await;
     let ns = kube.namespaces[0].clone();
+    kube.apply(
+        &web(&w, &ns, "web", "bad.example.com")
+            .replace("loadBalancer: public", "loadBalancer: private"),
+    )
+    .await;
+    let message = stalled(&kube, &ns, "web", "InvalidSpec").await;
+    assert!(message.contains("spec.ingress.loadBalancer"), "{message}");
+    let left = service_leftovers(&w).await;
+    assert!(left.is_empty(), "no AWS resource for an invalid service: {left:?}");
+    kube.services(&ns).delete("web", &DeleteParams::default()).await.unwrap();
+    gone(&kube, &ns, "web").await;
+    kube.cleanup(&[&w.account]).await;
+}
+
+#[tokio::test]
+async fn a_controller_crash_and_restart_mid_way_leaves_no_duplicates() {
+    let (w, kube, mut op) = start("restart", 1, &[]).await;
+    let ns = kube.namespaces[0].clone();
+    kube.apply(&web(&w, &ns, "web", "restart.example.com")).await;
+    // Crash as soon as the first AWS resource of the service exists.
+    wait_for(
+        "a first service resource",
+        TIMEOUT,
+        || async { Some(w.inventory().await) },
+        |inv: &Vec<(String, String)>| {
+            inv.iter().any(|(k, _)| k == "LogGroup" || k == "TargetGroup")
+        },
+    )
+    .await;
+    op.kill();
     let _op = Operator::start(&kube, &w, &[]);
+    ready(&kube, &ns, "web").await;
+    assert_one_of_each(&w).await;
+    kube.cleanup(&[&w.account]).await;
+}
+
+#[tokio::test]
+async fn the_controller_recovers_from_dropped_watches_and_expired_resource_versions() {
+    let (w, kube, _op) = start("watch", 1, &[]).await;
+    let ns = kube.namespaces[0].clone();
+    kube.apply(&web(&w, &ns, "web", "watch.example.com")).await;
+    ready(&kube, &ns, "web").await;
+    // On the stand-in, cut every watch and forget history so the next watch gets 410 Gone; a real
+    // cluster does this on its own schedule, and the assertions hold either way.
+    if let Some(server) = &kube.stand_in {
+        server.compact_history();
+        server.faults().drop_watches();
+    }
+    kube.services(&ns)
+        .patch("web", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"replicas": 2}})))
+        .await
+        .unwrap();
+    service_where(&kube, &ns, "web", "the scale change reconciled", |s| {
+        rollout_desired(s) == Some(2)
+    })
+    .await;
+    kube.cleanup(&[&w.account]).await;
+}
+
+#[tokio::test]
+async fn with_two_replicas_only_the_lease_holder_reconciles_and_a_successor_takes_over() {
+    let w = World::new("e2e-leader");
+    let kube = Kube::start("leader", 1).await;
+    let ns = kube.namespaces[0].clone();
+    let lease_args = ["--leader-election", "--lease-namespace", &ns, "--lease-name", "byoc-e2e"];
+    let mut first = Operator::start(&kube, &w, &lease_args);
     kube.apply(&account_yaml(&w)).await;
+    kube.apply(&web(&w, &ns, "web", "leader.example.com")).await;
+    ready(&kube, &ns, "web").await;
+    let second = Operator::start(&kube, &w, &lease_args);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, metrics) = second.get("/metrics").await.unwrap();
+    assert!(metrics.contains("byoc_leader 0"), "the second replica waits: {metrics}");
+    assert!(first.terminate(Duration::from_secs(20)).await, "graceful shutdown on SIGTERM");
+    kube.services(&ns)
+        .patch("web", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"replicas": 3}})))
+        .await
+        .unwrap();
+    service_where(&kube, &ns, "web", "the successor reconciles", |s| rollout_desired(s) == Some(3))
+        .await;
+    let (_, metrics) = second.get("/metrics").await.unwrap();
+    assert!(metrics.contains("byoc_leader 1"), "{metrics}");
+    kube.cleanup(&[&w.account]).await;
+}
+
+#[tokio::test]
+async fn a_changed_secret_value_rolls_the_service_and_never_appears_in_the_task_definition() {
+    let (w, kube, _op) = start("secret", 1, &[]).await;
+    let ns = kube.namespaces[0].clone();
     let secret = |value: &str| {
         format!(
             "apiVersion: v1\nkind: Secret\nmetadata: {{ name: db, namespace: {ns} }}\nstringData: {{ url: \"{value}\" }}\n"
         )
     };
     kube.apply(&secret("postgres://first")).await;
-    let service = web(&w, &ns, "api", "secret.example.com")
-        .replace("  replicas: 1\n", "  replicas: 1\n  env: [{ name: DB, valueFrom: { secretKeyRef: { name: db, key: url } } }]\n");
-    kube.apply(&service).await;
+    let env = "  replicas: 1\n  env: [{ name: DB, valueFrom: { secretKeyRef: { name: db, key: url } } }]\n";
+    kube.apply(&web(&w, &ns, "api", "secret.example.com").replace("  replicas: 1\n", env)).await;
     ready(&kube, &ns, "api").await;
     kube.apply(&secret("postgres://second")).await;
-    let api = kube.services(&ns);
-    wait_for(
-        "revision 2 after the secret changed",
-        TIMEOUT,
-        || async { api.get_opt("api").await.ok().flatten() },
-        |s: &CloudService| {
-            s.status
-                .as_ref()
-                .and_then(|st| st.rollout.as_ref())
-                .and_then(|r| r.task_definition.clone())
-                .is_some_and(|t| t.ends_with(":2"))
-        },
-    )
+    service_where(&kube, &ns, "api", "revision 2 after the secret changed", |s| {
+        s.status
+            .as_ref()
+            .and_then(|st| st.rollout.as_ref())
+            .and_then(|r| r.task_definition.clone())
+            .is_some_and(|t| t.ends_with(":2"))
+    })
     .await;
     let td = w
         .inventory()
@@ -323,29 +438,15 @@ async fn a_changed_secret_value_rolls_the_service_and_never_appears_in_the_task_
 
 #[tokio::test]
 async fn an_account_refuses_services_from_namespaces_it_does_not_allow() {
-    let w = World::new("e2e-allowed");
-    let kube = Kube::start("allowed", 1).await;
+    let (w, kube, _op) = start("allowed", 1, &[]).await;
     let ns = kube.namespaces[0].clone();
-    let _op = Operator::start(&kube, &w, &[]);
     let restricted = account_yaml(&w).replace(
         "  defaults:",
         "  allowedNamespaces:\n    matchLabels: { team: payments }\n  defaults:",
     );
     kube.apply(&restricted).await;
     kube.apply(&web(&w, &ns, "web", "allowed.example.com")).await;
-    let api = kube.services(&ns);
-    let stalled = wait_for(
-        "Stalled NamespaceNotAllowed",
-        TIMEOUT,
-        || async { api.get_opt("web").await.ok().flatten() },
-        |s: &CloudService| {
-            condition(&s.status.clone().unwrap_or_default().conditions, "Stalled")
-                .is_some_and(|c| c.0 == "True" && c.1 == "NamespaceNotAllowed")
-        },
-    )
-    .await;
-    let (_, reason, message) = condition(&stalled.status.unwrap().conditions, "Stalled").unwrap();
-    assert_eq!(reason, "NamespaceNotAllowed");
+    let message = stalled(&kube, &ns, "web", "NamespaceNotAllowed").await;
     assert!(message.contains(&ns), "{message}");
     // Labelling the namespace lets the service in on its next reconcile.
     let namespaces = Api::<Namespace>::all(kube.client.clone());
@@ -358,183 +459,5 @@ async fn an_account_refuses_services_from_namespaces_it_does_not_allow() {
         .await
         .unwrap();
     ready(&kube, &ns, "web").await;
-    kube.cleanup(&[&w.account]).await;
-}
-
-#[tokio::test]
-async fn a_later_service_claiming_the_same_host_is_stalled_naming_the_owner() {
-    let w = World::new("e2e-conflict");
-    let kube = Kube::start("conflict", 2).await;
-    let (a, b) = (kube.namespaces[0].clone(), kube.namespaces[1].clone());
-    let _op = Operator::start(&kube, &w, &[]);
-    kube.apply(&account_yaml(&w)).await;
-    kube.apply(&web(&w, &a, "web", "same.example.com")).await;
-    ready(&kube, &a, "web").await;
-    kube.apply(&web(&w, &b, "web", "same.example.com")).await;
-    let api = kube.services(&b);
-    let stalled = wait_for(
-        "the second web to be Stalled",
-        TIMEOUT,
-        || async { api.get_opt("web").await.ok().flatten() },
-        |s: &CloudService| {
-            condition(&s.status.clone().unwrap_or_default().conditions, "Stalled")
-                .is_some_and(|c| c.0 == "True")
-        },
-    )
-    .await;
-    let (_, reason, message) = condition(&stalled.status.unwrap().conditions, "Stalled").unwrap();
-    assert_eq!(reason, "HostConflict");
-    assert!(message.contains(&format!("{a}/web")), "{message}");
-    let rules = w.inventory().await.into_iter().filter(|(k, _)| k == "ListenerRule").count();
-    assert_eq!(rules, 1, "the first service's rule is undisturbed and no second rule exists");
-    ready(&kube, &a, "web").await;
-    kube.cleanup(&[&w.account]).await;
-}
-
-#[tokio::test]
-async fn an_invalid_reference_is_stalled_with_the_field_named_and_can_still_be_deleted() {
-    let w = World::new("e2e-invalid");
-    let kube = Kube::start("invalid", 1).await;
-    let ns = kube.namespaces[0].clone();
-    let _op = Operator::start(&kube, &w, &[]);
-    kube.apply(&account_yaml(&w)).await;
-    kube.apply(
-        &web(&w, &ns, "web", "bad.example.com")
-            .replace("loadBalancer: public", "loadBalancer: private"),
-    )
-    .await;
-    let api = kube.services(&ns);
-    let stalled = wait_for(
-        "Stalled InvalidSpec",
-        TIMEOUT,
-        || async { api.get_opt("web").await.ok().flatten() },
-        |s: &CloudService| {
-            condition(&s.status.clone().unwrap_or_default().conditions, "Stalled")
-                .is_some_and(|c| c.0 == "True" && c.1 == "InvalidSpec")
-        },
-    )
-    .await;
-    let (_, reason, message) = condition(&stalled.status.unwrap().conditions, "Stalled").unwrap();
-    assert_eq!(reason, "InvalidSpec");
-    assert!(message.contains("spec.ingress.loadBalancer"), "{message}");
-    let writes: Vec<_> = w
-        .inventory()
-        .await
-        .into_iter()
-        .filter(|(k, _)| !["EcsCluster", "LoadBalancer"].contains(&k.as_str()))
-        .collect();
-    assert!(writes.is_empty(), "no AWS resource for an invalid service: {writes:?}");
-    api.delete("web", &DeleteParams::default()).await.unwrap();
-    wait_for(
-        "web to be gone",
-        TIMEOUT,
-        || async { Some(api.get_opt("web").await.unwrap()) },
-        |s: &Option<CloudService>| s.is_none(),
-    )
-    .await;
-    kube.cleanup(&[&w.account]).await;
-}
-
-#[tokio::test]
-async fn a_controller_crash_and_restart_mid_way_leaves_no_duplicates() {
-    let w = World::new("e2e-restart");
-    let kube = Kube::start("restart", 1).await;
-    let ns = kube.namespaces[0].clone();
-    let mut op = Operator::start(&kube, &w, &[]);
-    kube.apply(&account_yaml(&w)).await;
-    kube.apply(&web(&w, &ns, "web", "restart.example.com")).await;
-    // Crash as soon as the first AWS resource of the service exists.
-    wait_for(
-        "a first service resource",
-        TIMEOUT,
-        || async { Some(w.inventory().await) },
-        |inv: &Vec<(String, String)>| {
-            inv.iter().any(|(k, _)| k == "LogGroup" || k == "TargetGroup")
-        },
-    )
-    .await;
-    op.kill();
-    let _op = Operator::start(&kube, &w, &[]);
-    ready(&kube, &ns, "web").await;
-    let inventory = w.inventory().await;
-    for kind in [
-        "EcsService",
-        "ListenerRule",
-        "TargetGroup",
-        "TaskDefinition",
-        "LogGroup",
-        "EcsCluster",
-        "LoadBalancer",
-    ] {
-        assert_eq!(
-            inventory.iter().filter(|(k, _)| k == kind).count(),
-            1,
-            "{kind} in {inventory:?}"
-        );
-    }
-    kube.cleanup(&[&w.account]).await;
-}
-
-#[tokio::test]
-async fn the_controller_recovers_from_dropped_watches_and_expired_resource_versions() {
-    let w = World::new("e2e-watch");
-    let kube = Kube::start("watch", 1).await;
-    let ns = kube.namespaces[0].clone();
-    let _op = Operator::start(&kube, &w, &[]);
-    kube.apply(&account_yaml(&w)).await;
-    kube.apply(&web(&w, &ns, "web", "watch.example.com")).await;
-    ready(&kube, &ns, "web").await;
-    // On the stand-in, cut every watch and forget history so the next watch gets 410 Gone; a real
-    // cluster does this on its own schedule, and the assertions hold either way.
-    if let Some(server) = &kube.stand_in {
-        server.compact_history();
-        server.faults().drop_watches();
-    }
-    let patch = json!({"spec": {"replicas": 2}});
-    kube.services(&ns).patch("web", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
-    let api = kube.services(&ns);
-    wait_for(
-        "the scale change to be reconciled",
-        TIMEOUT,
-        || async { api.get_opt("web").await.ok().flatten() },
-        |s: &CloudService| {
-            s.status.as_ref().and_then(|st| st.rollout.as_ref()).is_some_and(|r| r.desired == 2)
-        },
-    )
-    .await;
-    kube.cleanup(&[&w.account]).await;
-}
-
-#[tokio::test]
-async fn with_two_replicas_only_the_lease_holder_reconciles_and_a_successor_takes_over() {
-    let w = World::new("e2e-leader");
-    let kube = Kube::start("leader", 1).await;
-    let ns = kube.namespaces[0].clone();
-    let lease_args = ["--leader-election", "--lease-namespace", &ns, "--lease-name", "byoc-e2e"];
-    let mut first = Operator::start(&kube, &w, &lease_args);
-    kube.apply(&account_yaml(&w)).await;
-    kube.apply(&web(&w, &ns, "web", "leader.example.com")).await;
-    ready(&kube, &ns, "web").await;
-    let second = Operator::start(&kube, &w, &lease_args);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let (_, metrics) = second.get("/metrics").await.unwrap();
-    assert!(metrics.contains("byoc_leader 0"), "the second replica waits: {metrics}");
-    assert!(first.terminate(Duration::from_secs(20)).await, "graceful shutdown on SIGTERM");
-    let api = kube.services(&ns);
-    kube.services(&ns)
-        .patch("web", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"replicas": 3}})))
-        .await
-        .unwrap();
-    wait_for(
-        "the successor to reconcile",
-        TIMEOUT,
-        || async { api.get_opt("web").await.ok().flatten() },
-        |s: &CloudService| {
-            s.status.as_ref().and_then(|st| st.rollout.as_ref()).is_some_and(|r| r.desired == 3)
-        },
-    )
-    .await;
-    let (_, metrics) = second.get("/metrics").await.unwrap();
-    assert!(metrics.contains("byoc_leader 1"), "{metrics}");
     kube.cleanup(&[&w.account]).await;
 }
