@@ -27,3 +27,11 @@ pub const VERSION: &str = "v1alpha1";
 pub const FINALIZER: &str = "byoc.dev/cleanup";
 /// Field manager for everything the operator writes with server-side apply.
 pub const FIELD_MANAGER: &str = "byoc-operator";
+
+/// CEL rule on `tags` maps: AWS' length limits, and our reserved prefixes.
+fn tags_rule() -> kube::core::Rule {
+    kube::core::Rule::new(
+        "self.all(k, size(k) <= 128 && !k.startsWith('byoc.dev/') && !k.startsWith('aws:') && size(self[k]) <= 256)",
+    )
+    .message("tag keys must be at most 128 characters and not start with byoc.dev/ or aws:, values at most 256 characters")
+}

@@ -140,7 +140,7 @@ pub struct CloudServiceSpec {
     /// starting with `byoc.dev/` or `aws:` are reserved.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 20))]
-    #[x_kube(validation = kube::core::Rule::new("self.all(k, size(k) <= 128 && !k.startsWith('byoc.dev/') && !k.startsWith('aws:') && size(self[k]) <= 256)").message("spec.tags keys must be at most 128 characters and not start with byoc.dev/ or aws:, values at most 256 characters"))]
+    #[x_kube(validation = super::tags_rule())]
     pub tags: BTreeMap<String, String>,
 }
 
