@@ -461,3 +461,21 @@ async fn an_account_refuses_services_from_namespaces_it_does_not_allow() {
     ready(&kube, &ns, "web").await;
     kube.cleanup(&[&w.account]).await;
 }
+
+#[tokio::test]
+async fn an_older_service_moving_onto_a_younger_ones_host_takes_the_route_over() {
+    let (w, kube, _op) = start("takeover", 1, &[]).await;
+    let ns = kube.namespaces[0].clone();
+    kube.apply(&web(&w, &ns, "old", "old.example.com")).await;
+    ready(&kube, &ns, "old").await;
+    kube.apply(&web(&w, &ns, "young", "shared.example.com")).await;
+    ready(&kube, &ns, "young").await;
+    kube.apply(&web(&w, &ns, "old", "shared.example.com")).await;
+    let message = stalled(&kube, &ns, "young", "HostConflict").await;
+    assert!(message.contains(&format!("{ns}/old")), "{message}");
+    let old = ready(&kube, &ns, "old").await;
+    assert_eq!(old.status.unwrap().url.as_deref(), Some("http://shared.example.com/"));
+    let rules = w.inventory().await.into_iter().filter(|(k, _)| k == "ListenerRule").count();
+    assert_eq!(rules, 1, "the younger service withdrew its rule");
+    kube.cleanup(&[&w.account]).await;
+}

@@ -33,7 +33,7 @@ pub async fn reconcile(account: Arc<CloudAccount>, ctx: Arc<Context>) -> Result<
         started.elapsed(),
     );
     if result.is_ok() {
-        ctx.reset_backoff(&account.name_any());
+        ctx.reset_backoff(&super::object_key(account.as_ref()));
     }
     result
 }

@@ -69,14 +69,20 @@ fn error_policy<K: kube::Resource<DynamicType = ()>>(
     error: &Error,
     ctx: Arc<Context>,
 ) -> Action {
-    let key = format!(
-        "{}/{}",
-        obj.meta().namespace.clone().unwrap_or_default(),
-        obj.meta().name.clone().unwrap_or_default()
-    );
+    let key = object_key(obj.as_ref());
     let delay = ctx.next_backoff(&key);
     tracing::warn!(object = %key, error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
+}
+
+/// `namespace/name` (or `name` for cluster-scoped objects): the key of per-object backoff.
+pub fn object_key<K: kube::Resource>(obj: &K) -> String {
+    let meta = obj.meta();
+    let name = meta.name.clone().unwrap_or_default();
+    match &meta.namespace {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name,
+    }
 }
 
 /// Runs the controllers until SIGTERM/SIGINT (or lost leadership).

@@ -33,7 +33,7 @@ pub const SKIP_CLEANUP: &str = "byoc.dev/skip-cleanup";
 pub async fn reconcile(service: Arc<CloudService>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _in_flight = ctx.metrics.start();
     let started = Instant::now();
-    let key = format!("{}/{}", service.namespace().unwrap_or_default(), service.name_any());
+    let key = super::object_key(service.as_ref());
     let span = tracing::info_span!("reconcile", kind = "CloudService", namespace = %service.namespace().unwrap_or_default(), name = %service.name_any(), generation = service.metadata.generation);
     let result = tracing::Instrument::instrument(run(&service, &ctx), span).await;
     let outcome = match &result {
@@ -99,6 +99,7 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
         );
         let next =
             status::failed(generation, reason::HOST_CONFLICT, true, &message, &previous, &now);
+        withdraw_route(ctx, service, account.as_deref()).await?;
         transition_event(ctx, service, &previous, &next).await;
         write_status(ctx, service, &previous, next).await?;
         return Ok(Outcome::Stalled(Action::requeue(ctx.settings.resync)));
@@ -185,6 +186,33 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
             }
         }
     }
+}
+
+/// A junior claimant gives up any rule it holds (e.g. made while the senior service was failing), so
+/// the senior one can take the route. Only our own rule is touched.
+async fn withdraw_route(
+    ctx: &Context,
+    service: &CloudService,
+    account: Option<&CloudAccount>,
+) -> Result<(), Error> {
+    let (Some(account), Some(ingress)) = (account, service.spec.ingress.as_ref()) else {
+        return Ok(());
+    };
+    let Some(listener) = account_state(account).and_then(|s| {
+        s.load_balancers.get(&ingress.load_balancer).and_then(|l| l.listener_arn.clone())
+    }) else {
+        return Ok(());
+    };
+    let aws = ctx.aws(&account.name_any(), &account.spec.aws).await;
+    let lock = ctx.listener_lock(&listener);
+    let _guard = lock.lock().await;
+    let removed = resources::withdraw_rules(&aws, &ctx.cache, &listener, &owner(service, ctx))
+        .await
+        .map_err(Error::Engine)?;
+    if removed > 0 {
+        events::publish(ctx, service, EventType::Warning, "RouteWithdrawn", format!("removed {removed} listener rule(s) of this service: the route belongs to an older service")).await;
+    }
+    Ok(())
 }
 
 /// Reads what validation needs from the cluster (namespace labels, referenced Secrets), then

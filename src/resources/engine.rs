@@ -548,3 +548,23 @@ async fn cached_rules(
     cache.put_rules(listener, rules.clone());
     Ok(rules)
 }
+
+/// Deletes every rule of `owner` on `listener`; returns how many there were.
+pub async fn withdraw_rules(
+    aws: &Aws,
+    cache: &ObserveCache,
+    listener: &str,
+    owner: &Owner,
+) -> Result<usize, EngineError> {
+    let rules = cached_rules(aws, cache, listener, &owner.cluster_id).await?;
+    let mine = rule::owned(&rules, owner);
+    if !mine.is_empty() {
+        cache.invalidate_listener(listener);
+    }
+    for r in &mine {
+        rule::delete_rule(aws, &r.arn)
+            .await
+            .map_err(EngineError::aws(Kind::ListenerRule, &r.arn))?;
+    }
+    Ok(mine.len())
+}

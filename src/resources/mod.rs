@@ -19,6 +19,7 @@ mod task_definition;
 pub use cache::ObserveCache;
 pub use engine::{
     Applied, EngineError, Observed, Teardown, apply, delete, failed, observe, plan, plan_delete,
+    withdraw_rules,
 };
 pub use plan::{Action, Change, FieldChange, Kind, Plan};
 
