@@ -673,3 +673,25 @@ fn the_network_policy_allows_dns_https_and_metrics_scrapes_only() {
         "DNS, HTTPS, the API server and the Pod Identity agent; nothing else"
     );
 }
+
+#[test]
+fn the_controller_accepts_the_arguments_every_values_file_renders() {
+    use clap::Parser;
+    let mut files: Vec<Option<String>> = vec![None];
+    files.extend(ci_values_files().into_iter().map(Some));
+    for file in files {
+        let values: Vec<&str> = file.iter().map(String::as_str).collect();
+        let docs = rendered_documents(&values, &[]);
+        let mut argv = vec!["byoc".to_string()];
+        argv.extend(args(&docs));
+        match byoc::cli::Cli::try_parse_from(&argv) {
+            Ok(cli) => assert!(
+                matches!(cli.command, byoc::cli::Command::Controller(_)),
+                "{file:?}: {argv:?}"
+            ),
+            Err(e) => {
+                panic!("{file:?}: the controller refuses the chart's arguments {argv:?}:\n{e}")
+            }
+        }
+    }
+}

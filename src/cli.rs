@@ -1,0 +1,298 @@
+//! The `byoc` command line: argument types and the commands. `src/main.rs` only calls `main`.
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use crate::{
+    aws::{self, Aws, CallCounter, RateLimiter},
+    oneshot,
+};
+use clap::{Args, Parser, Subcommand};
+
+/// byoc-operator: deploy container services into your own AWS account.
+#[derive(Parser, Debug)]
+#[command(name = "byoc", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the CustomResourceDefinitions as YAML (or write them into a directory with --out).
+    Crds {
+        /// Write one file per CRD into this directory instead of printing.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the version.
+    Version,
+    /// Run the Kubernetes controller (in a cluster, or against the cluster of $KUBECONFIG).
+    Controller(ControllerArgs),
+    /// Show what `apply` would change in AWS. Exit code 0: nothing to do; 2: changes pending.
+    Plan(OneShot),
+    /// Create or update the AWS resources of the services in the files; print their status.
+    Apply {
+        #[command(flatten)]
+        args: OneShot,
+        /// Wait until every rollout completes, showing progress.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits (e.g. 10m).
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+    /// Delete the AWS resources of the services in the files (honouring deletionPolicy).
+    Delete(OneShot),
+}
+
+#[derive(Args, Debug)]
+pub struct ControllerArgs {
+    /// Watch only these namespaces (comma-separated); empty watches all.
+    #[arg(long, env = "BYOC_NAMESPACES", value_delimiter = ',', default_value = "")]
+    namespaces: Vec<String>,
+    /// Reconciles running at once, per kind.
+    #[arg(long, env = "BYOC_CONCURRENCY", default_value_t = 4)]
+    concurrency: u16,
+    /// Elect a leader through a Lease, so several replicas are safe.
+    #[arg(long, env = "BYOC_LEADER_ELECTION", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Name of the leader election Lease.
+    #[arg(long, default_value = "byoc-operator")]
+    lease_name: String,
+    /// Namespace of the Lease (defaults to the pod's namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    health_addr: std::net::SocketAddr,
+    /// Log format: json or text.
+    #[arg(long, env = "BYOC_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
+    log_format: String,
+    /// Re-reconcile every object this often to detect and correct drift (e.g. 10m, 1h30m, 45s).
+    #[arg(long, env = "BYOC_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    resync_interval: Duration,
+    /// Requeue interval while waiting for AWS (rollouts in progress, load balancers provisioning).
+    #[arg(long, env = "BYOC_WAITING_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    waiting_interval: Duration,
+    /// Allow env values from Kubernetes Secrets (the operator then reads Secrets).
+    #[arg(long, env = "BYOC_SECRET_ENV", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    secret_env: bool,
+    /// Identifies this installation in ownership tags (defaults to the kube-system namespace UID).
+    #[arg(long, env = "BYOC_CLUSTER_ID")]
+    cluster_id: Option<String>,
+    /// Send every AWS call to this endpoint (an emulator), whatever the accounts say.
+    #[arg(long, env = "BYOC_AWS_ENDPOINT")]
+    aws_endpoint: Option<String>,
+    /// Handle only CloudAccounts matching this label selector (e.g. `shard=a`).
+    #[arg(long, env = "BYOC_ACCOUNT_SELECTOR")]
+    account_selector: Option<String>,
+}
+
+/// Parses durations like `500ms`, `45s`, `10m`, `1h30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let re = regex::Regex::new(r"^(?:([0-9]+)(ms|s|m|h))+$").map_err(|e| e.to_string())?;
+    if !re.is_match(s) {
+        return Err(format!("{s:?} is not a duration; use forms like 500ms, 45s, 10m or 1h30m"));
+    }
+    let part = regex::Regex::new(r"([0-9]+)(ms|s|m|h)").map_err(|e| e.to_string())?;
+    let mut total = Duration::ZERO;
+    for c in part.captures_iter(s) {
+        let n: u64 = c[1].parse().map_err(|_| format!("{s:?}: number too large"))?;
+        total += match &c[2] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            _ => Duration::from_secs(n * 3600),
+        };
+    }
+    Ok(total)
+}
+
+#[derive(Args, Debug)]
+pub struct OneShot {
+    /// A manifest file or a directory of them (CloudAccount, CloudService and Secret documents).
+    #[arg(short = 'f', long = "filename", required = true)]
+    files: Vec<PathBuf>,
+    /// Identifies this installation in ownership tags.
+    #[arg(long, env = "BYOC_CLUSTER_ID", default_value = "byoc-cli")]
+    cluster_id: String,
+    /// Send every AWS call to this endpoint (an emulator), whatever the accounts say.
+    #[arg(long, env = "BYOC_AWS_ENDPOINT")]
+    endpoint_url: Option<String>,
+}
+
+/// Parses the command line and runs the command; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Crds { out } => {
+            for (file, crd) in crate::api::crd::crds() {
+                let yaml =
+                    crate::api::crd::to_yaml(&crd).map_err(|e| format!("rendering {file}: {e}"))?;
+                match &out {
+                    Some(dir) => {
+                        let path = dir.join(file);
+                        std::fs::write(&path, yaml)
+                            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+                    }
+                    None => print!("{yaml}"),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Version => {
+            println!("byoc {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Controller(args) => controller(args).await,
+        Command::Plan(args) => plan(args).await,
+        Command::Apply { args, wait, timeout } => apply(args, wait.then_some(timeout)).await,
+        Command::Delete(args) => delete(args).await,
+    }
+}
+
+fn load(args: &OneShot) -> Result<oneshot::Manifests, String> {
+    let mut all = oneshot::Manifests::default();
+    for path in &args.files {
+        let m = oneshot::load(path)?;
+        all.accounts.extend(m.accounts);
+        all.services.extend(m.services);
+        all.secrets.extend(m.secrets);
+    }
+    Ok(all)
+}
+
+fn prepare(args: &OneShot, m: &oneshot::Manifests) -> Result<Vec<oneshot::Prepared>, String> {
+    oneshot::prepare(m, &args.cluster_id).map_err(|errors| {
+        format!("the manifests are invalid; nothing was changed:\n  {}", errors.join("\n  "))
+    })
+}
+
+async fn sessions(args: &OneShot, m: &oneshot::Manifests) -> oneshot::Sessions {
+    let calls = CallCounter::default();
+    let limiter = RateLimiter::default();
+    let mut out = oneshot::Sessions::new();
+    for (name, account) in &m.accounts {
+        let mut access = account.spec.aws.clone();
+        if let Some(url) = &args.endpoint_url {
+            access.endpoint_url = Some(url.clone());
+        }
+        let config = aws::load_config(&access).await;
+        out.insert(name.clone(), Aws::new(&config, calls.clone(), limiter.clone()));
+    }
+    out
+}
+
+async fn plan(args: OneShot) -> Result<ExitCode, String> {
+    let m = load(&args)?;
+    let prepared = prepare(&args, &m)?;
+    let sessions = sessions(&args, &m).await;
+    let plans = oneshot::plan(&m, &prepared, &sessions).await?;
+    let pending = plans.iter().any(|(_, p)| !p.is_empty());
+    for (label, plan) in &plans {
+        println!("{label}\n{plan}");
+    }
+    Ok(if pending { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+async fn apply(args: OneShot, wait: Option<Duration>) -> Result<ExitCode, String> {
+    let m = load(&args)?;
+    let prepared = prepare(&args, &m)?;
+    let sessions = sessions(&args, &m).await;
+    for p in &prepared {
+        eprintln!("applying {} …", p.label);
+    }
+    let mut statuses = oneshot::apply(&m, &prepared, &sessions).await?;
+    if let Some(timeout) = wait {
+        oneshot::wait(&prepared, &mut statuses, &sessions, timeout, |line| eprintln!("  {line}"))
+            .await?;
+    }
+    for (label, status) in statuses {
+        let yaml = serde_saphyr::to_string(&status).map_err(|e| format!("printing status: {e}"))?;
+        println!("# {label}\n---\n{yaml}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn delete(args: OneShot) -> Result<ExitCode, String> {
+    let m = load(&args)?;
+    let sessions = sessions(&args, &m).await;
+    for (label, plan) in oneshot::delete(&m, &sessions, &args.cluster_id, false).await? {
+        println!("{label}\n{plan}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn controller(args: ControllerArgs) -> Result<ExitCode, String> {
+    crate::telemetry::init_tracing(&args.log_format);
+    let client =
+        kube::Client::try_default().await.map_err(|e| format!("connecting to Kubernetes: {e}"))?;
+    let cluster_id = match args.cluster_id {
+        Some(id) => id,
+        None => {
+            let namespaces =
+                kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone());
+            let ns = namespaces.get("kube-system").await.map_err(|e| {
+                format!("reading the kube-system namespace for the installation id (or set --cluster-id): {e}")
+            })?;
+            ns.metadata.uid.unwrap_or_else(|| "default".into())
+        }
+    };
+    let identity =
+        std::env::var("POD_NAME").unwrap_or_else(|_| format!("byoc-{}", std::process::id()));
+    let options = crate::controller::Options {
+        settings: crate::controller::Settings {
+            cluster_id,
+            resync: args.resync_interval,
+            waiting: args.waiting_interval,
+            secret_env: args.secret_env,
+            endpoint_override: args.aws_endpoint,
+        },
+        namespaces: args.namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
+        concurrency: args.concurrency,
+        account_selector: args.account_selector,
+        health_addr: args.health_addr,
+        leader_election: args.leader_election.then(|| crate::controller::LeaseConfig {
+            name: args.lease_name,
+            namespace: args.lease_namespace,
+            identity,
+            duration: Duration::from_secs(15),
+            renew: Duration::from_secs(5),
+        }),
+    };
+    crate::controller::run(client, options).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_parse_in_the_forms_the_chart_passes() {
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("ten minutes").is_err());
+    }
+}
