@@ -365,3 +365,52 @@ async fn a_health_check_command_becomes_the_container_health_check() {
         format!("/byoc/{}/web", w.namespace)
     );
 }
+
+#[tokio::test]
+async fn a_load_balancer_with_a_certificate_serves_https_and_redirects_http() {
+    let w = World::with_https("https");
+    let secure = WEB.replace("loadBalancer: public", "loadBalancer: secure");
+    let status = &w.apply(&secure).await.unwrap()[0].1;
+    assert_eq!(status.url.as_deref(), Some("https://shop.example.com/"));
+    let lbs = w.aws.elb.describe_load_balancers().send().await.unwrap();
+    let lb = lbs
+        .load_balancers()
+        .iter()
+        .find(|l| {
+            l.load_balancer_name().unwrap().contains("secure")
+                && l.load_balancer_name().unwrap().contains(&w.account[..8])
+        })
+        .unwrap();
+    let listeners = w
+        .aws
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mut ports: Vec<(i32, String)> = listeners
+        .listeners()
+        .iter()
+        .map(|l| (l.port().unwrap(), l.protocol().unwrap().as_str().to_string()))
+        .collect();
+    ports.sort();
+    assert_eq!(ports, [(80, "HTTP".to_string()), (443, "HTTPS".to_string())]);
+    let http = listeners.listeners().iter().find(|l| l.port() == Some(80)).unwrap();
+    let redirect = http.default_actions()[0].redirect_config().unwrap();
+    assert_eq!((redirect.protocol(), redirect.port()), (Some("HTTPS"), Some("443")));
+    let https = listeners.listeners().iter().find(|l| l.port() == Some(443)).unwrap();
+    let rules = w
+        .aws
+        .elb
+        .describe_rules()
+        .listener_arn(https.listener_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        rules.rules().iter().filter(|r| r.is_default() != Some(true)).count(),
+        1,
+        "the route is on the HTTPS listener"
+    );
+}

@@ -1,14 +1,17 @@
 """Create, in an AWS emulator, the network a real account would already have (a VPC, two subnets in
 two zones, a task security group and an ALB security group), and print a CloudAccount for it.
 
-Usage: python prereqs.py ENDPOINT_URL [ACCOUNT_NAME] > account.yaml
+Usage: python prereqs.py ENDPOINT_URL [ACCOUNT_NAME] [--https] > account.yaml
+With --https the pool gets a second load balancer, "secure", with an ACM certificate.
 """
 import sys
 
 import boto3
 
-endpoint = sys.argv[1]
-name = sys.argv[2] if len(sys.argv) > 2 else "demo"
+args = [a for a in sys.argv[1:] if a != "--https"]
+https = "--https" in sys.argv
+endpoint = args[0]
+name = args[1] if len(args) > 1 else "demo"
 region = "eu-west-1"
 ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=region,
                    aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -19,6 +22,16 @@ subnets = [
 ]
 tasks_sg = ec2.create_security_group(GroupName=f"{name}-tasks", Description="tasks", VpcId=vpc)["GroupId"]
 alb_sg = ec2.create_security_group(GroupName=f"{name}-alb", Description="alb", VpcId=vpc)["GroupId"]
+secure = ""
+if https:
+    acm = boto3.client("acm", endpoint_url=endpoint, region_name=region,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    cert = acm.request_certificate(DomainName=f"*.{name}.example.com")["CertificateArn"]
+    secure = f"""
+    - name: secure
+      scheme: InternetFacing
+      securityGroupIds: [{alb_sg}]
+      certificateArn: {cert}"""
 print(f"""apiVersion: byoc.dev/v1alpha1
 kind: CloudAccount
 metadata:
@@ -37,7 +50,7 @@ spec:
   loadBalancers:
     - name: public
       scheme: InternetFacing
-      securityGroupIds: [{alb_sg}]
+      securityGroupIds: [{alb_sg}]{secure}
   defaults:
     logRetentionDays: 30
 """)

@@ -99,6 +99,15 @@ pub struct World {
 
 impl World {
     pub fn new(test: &str) -> World {
+        World::create(test, false)
+    }
+
+    /// A world whose load balancer pool also has `secure`, an HTTPS load balancer.
+    pub fn with_https(test: &str) -> World {
+        World::create(test, true)
+    }
+
+    fn create(test: &str, https: bool) -> World {
         let unique = format!(
             "{}-{:x}",
             test.replace('_', "-").chars().take(20).collect::<String>(),
@@ -109,6 +118,7 @@ impl World {
             .arg(repo_root().join("scripts/lib/prereqs.py"))
             .arg(endpoint())
             .arg(&unique)
+            .args(https.then_some("--https"))
             .output()
             .expect("running scripts/lib/prereqs.py");
         assert!(
