@@ -60,17 +60,16 @@ pub fn parse_into(m: &mut Manifests, text: &str) -> Result<(), String> {
         match (doc["apiVersion"].as_str().unwrap_or_default(), kind.as_str()) {
             ("byoc.dev/v1alpha1", "CloudAccount") => {
                 let a: CloudAccount =
-                    serde_json::from_value(doc).map_err(|e| format!("CloudAccount {name}: {e}"))?;
+                    typed(doc).map_err(|e| format!("CloudAccount {name}: {e}"))?;
                 m.accounts.insert(name, a);
             }
             ("byoc.dev/v1alpha1", "CloudService") => {
                 let s: CloudService =
-                    serde_json::from_value(doc).map_err(|e| format!("CloudService {name}: {e}"))?;
+                    typed(doc).map_err(|e| format!("CloudService {name}: {e}"))?;
                 m.services.push(s);
             }
             ("v1", "Secret") => {
-                let s: Secret =
-                    serde_json::from_value(doc).map_err(|e| format!("Secret {name}: {e}"))?;
+                let s: Secret = typed(doc).map_err(|e| format!("Secret {name}: {e}"))?;
                 let ns = s.metadata.namespace.clone().unwrap_or_else(|| "default".into());
                 let mut data: BTreeMap<String, String> = s.string_data.clone().unwrap_or_default();
                 for (k, v) in s.data.iter().flatten() {
@@ -88,6 +87,15 @@ pub fn parse_into(m: &mut Manifests, text: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Deserializes a document, naming the field that does not fit (e.g. `spec.replicas: invalid
+/// type: string "two", expected i32`).
+fn typed<T: serde::de::DeserializeOwned>(doc: Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(doc).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) }
+    })
 }
 
 /// One service ready for AWS.

@@ -414,3 +414,17 @@ async fn a_load_balancer_with_a_certificate_serves_https_and_redirects_http() {
         "the route is on the HTTPS listener"
     );
 }
+
+#[test]
+fn a_field_of_the_wrong_type_is_named_in_the_error() {
+    let mut m = oneshot::Manifests::default();
+    let err =
+        oneshot::parse_into(&mut m, &WEB.replace("replicas: 2", "replicas: two")).unwrap_err();
+    assert!(err.contains("CloudService web: spec.replicas: invalid type"), "{err}");
+    let err = oneshot::parse_into(
+        &mut m,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: x }\n",
+    )
+    .unwrap_err();
+    assert!(err.contains("only CloudAccount, CloudService and Secret"), "{err}");
+}
