@@ -112,8 +112,27 @@ impl Kube {
         Api::all(self.client.clone())
     }
 
-    /// Deletes the test's namespaces and accounts (real clusters keep nothing behind).
+    /// Deletes the test's services (while its operator still runs, so their finalizers and AWS
+    /// resources go), then its namespaces and accounts: a real cluster keeps nothing behind.
     pub async fn cleanup(&self, accounts: &[&str]) {
+        for ns in &self.namespaces {
+            let api = self.services(ns);
+            let names: Vec<String> = api
+                .list(&Default::default())
+                .await
+                .map(|l| l.items.into_iter().filter_map(|s| s.metadata.name).collect())
+                .unwrap_or_default();
+            for name in &names {
+                let _ = api.delete(name, &DeleteParams::default()).await;
+            }
+            wait_for(
+                &format!("the services of {ns} to be deleted"),
+                Duration::from_secs(60),
+                || async { api.list(&Default::default()).await.ok().map(|l| l.items.len()) },
+                |n| *n == 0,
+            )
+            .await;
+        }
         for ns in &self.namespaces {
             let _ = Api::<Namespace>::all(self.client.clone())
                 .delete(ns, &DeleteParams::default())
