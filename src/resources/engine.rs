@@ -1,6 +1,6 @@
 //! The generic pipeline for one service: observe every resource, compute the typed plan (pure),
-//! act in dependency order, and tear down in reverse order. Owns ordering and ownership checks;
-//! each kind's module owns its own AWS calls.
+//! and act in dependency order. Owns ordering and ownership checks; each kind's module owns its
+//! own AWS calls. Deletion lives in `teardown`.
 
 use std::collections::BTreeMap;
 
@@ -21,7 +21,7 @@ use super::{
 use crate::{
     api::{ResourceError, ResourceState, ResourceStatus, Rollout},
     aws::{Aws, AwsError, Category},
-    desired::{DesiredStack, Owner},
+    desired::DesiredStack,
 };
 
 /// Why the pipeline stopped.
@@ -42,7 +42,7 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    fn aws(kind: Kind, id: &str) -> impl FnOnce(AwsError) -> EngineError + '_ {
+    pub(super) fn aws(kind: Kind, id: &str) -> impl FnOnce(AwsError) -> EngineError + '_ {
         move |source| EngineError::Aws { kind, id: id.to_string(), source }
     }
 
@@ -391,133 +391,6 @@ async fn detach(aws: &Aws, cluster: &str, svc: &EcsService) -> Result<(), AwsErr
     .map(|_| ())
 }
 
-/// What deletion needs to know; derived from names alone so a broken spec never blocks it.
-#[derive(Debug, Clone)]
-pub struct Teardown {
-    pub owner: Owner,
-    pub cluster: String,
-    pub retain: bool,
-    /// Every listener of the account: rules are found by tag on each.
-    pub listeners: Vec<String>,
-    /// Env var names whose values may be stored as secrets.
-    pub secret_env: Vec<String>,
-}
-
-/// The plan for deleting (pure on what `delete` observes; `plan_delete` reads, never writes).
-pub async fn plan_delete(
-    aws: &Aws,
-    t: &Teardown,
-    cache: &ObserveCache,
-) -> Result<Plan, EngineError> {
-    teardown(aws, t, false, cache).await
-}
-
-/// Deletes everything the owner has, in reverse dependency order: rules, service (scaled to zero,
-/// then deleted), target group, task definitions, secrets, log group, repository. Deleting twice
-/// is a no-op; with `retain` nothing is deleted.
-pub async fn delete(aws: &Aws, t: &Teardown, cache: &ObserveCache) -> Result<Plan, EngineError> {
-    teardown(aws, t, true, cache).await
-}
-
-async fn teardown(
-    aws: &Aws,
-    t: &Teardown,
-    act: bool,
-    cache: &ObserveCache,
-) -> Result<Plan, EngineError> {
-    let owner = &t.owner;
-    let gone = |kind, id: &str| {
-        Change::new(kind, id, if t.retain { Action::Retain } else { Action::Delete })
-    };
-    let mut plan = Plan::default();
-    for listener in &t.listeners {
-        let rules = cached_rules(aws, cache, listener, &owner.cluster_id).await?;
-        for r in rule::owned(&rules, owner) {
-            plan.push(Some(gone(Kind::ListenerRule, &r.arn)));
-            if act && !t.retain {
-                cache.invalidate_listener(listener);
-                rule::delete_rule(aws, &r.arn)
-                    .await
-                    .map_err(EngineError::aws(Kind::ListenerRule, &r.arn))?;
-            }
-        }
-    }
-    let name = owner.ecs_name();
-    if let Presence::Ours(svc) = service::observe(aws, &t.cluster, &name, owner, cache)
-        .await
-        .map_err(EngineError::aws(Kind::EcsService, &name))?
-        && svc.status != "DRAINING"
-    {
-        plan.push(Some(gone(Kind::EcsService, &name)));
-        if act && !t.retain {
-            cache.invalidate_service(&t.cluster, &name);
-            service::delete(aws, &t.cluster, &name)
-                .await
-                .map_err(EngineError::aws(Kind::EcsService, &name))?;
-        }
-    }
-    let tg_name = owner.target_group_name();
-    if let Presence::Ours(tg) = target_group::observe(aws, &tg_name, owner)
-        .await
-        .map_err(EngineError::aws(Kind::TargetGroup, &tg_name))?
-    {
-        plan.push(Some(gone(Kind::TargetGroup, &tg_name)));
-        if act && !t.retain {
-            target_group::delete(aws, &tg.arn)
-                .await
-                .map_err(EngineError::aws(Kind::TargetGroup, &tg.arn))?;
-        }
-    }
-    if task_definition::observe(aws, &name)
-        .await
-        .map_err(EngineError::aws(Kind::TaskDefinition, &name))?
-        .is_some_and(|td| owner.owns(&td.tags))
-    {
-        plan.push(Some(gone(Kind::TaskDefinition, &name)));
-        if act && !t.retain {
-            task_definition::deregister_all(aws, &name, owner)
-                .await
-                .map_err(EngineError::aws(Kind::TaskDefinition, &name))?;
-        }
-    }
-    for env in &t.secret_env {
-        let secret_name = owner.secret_name(env);
-        if let Presence::Ours(_) = secret::observe(aws, &secret_name, owner)
-            .await
-            .map_err(EngineError::aws(Kind::Secret, &secret_name))?
-        {
-            plan.push(Some(gone(Kind::Secret, &secret_name)));
-            if act && !t.retain {
-                secret::delete(aws, &secret_name)
-                    .await
-                    .map_err(EngineError::aws(Kind::Secret, &secret_name))?;
-            }
-        }
-    }
-    let lg = owner.log_group_name();
-    if let Presence::Ours(_) =
-        log_group::observe(aws, &lg, owner).await.map_err(EngineError::aws(Kind::LogGroup, &lg))?
-    {
-        plan.push(Some(gone(Kind::LogGroup, &lg)));
-        if act && !t.retain {
-            log_group::delete(aws, &lg).await.map_err(EngineError::aws(Kind::LogGroup, &lg))?;
-        }
-    }
-    let repo = owner.repository_name();
-    if let Presence::Ours(_) = repository::observe(aws, &repo, owner)
-        .await
-        .map_err(EngineError::aws(Kind::Repository, &repo))?
-    {
-        plan.push(Some(gone(Kind::Repository, &repo)));
-        if act && !t.retain {
-            repository::delete(aws, &repo)
-                .await
-                .map_err(EngineError::aws(Kind::Repository, &repo))?;
-        }
-    }
-    Ok(plan)
-}
-
 /// A resource status entry for a failed AWS call.
 pub fn failed(kind: Kind, id: &str, e: &AwsError) -> ResourceStatus {
     ResourceStatus {
@@ -533,7 +406,7 @@ pub fn failed(kind: Kind, id: &str, e: &AwsError) -> ResourceStatus {
 }
 
 /// A listener's rules, from the round's cache or from AWS (then cached).
-async fn cached_rules(
+pub(super) async fn cached_rules(
     aws: &Aws,
     cache: &ObserveCache,
     listener: &str,
@@ -547,24 +420,4 @@ async fn cached_rules(
         .map_err(EngineError::aws(Kind::ListenerRule, listener))?;
     cache.put_rules(listener, rules.clone());
     Ok(rules)
-}
-
-/// Deletes every rule of `owner` on `listener`; returns how many there were.
-pub async fn withdraw_rules(
-    aws: &Aws,
-    cache: &ObserveCache,
-    listener: &str,
-    owner: &Owner,
-) -> Result<usize, EngineError> {
-    let rules = cached_rules(aws, cache, listener, &owner.cluster_id).await?;
-    let mine = rule::owned(&rules, owner);
-    if !mine.is_empty() {
-        cache.invalidate_listener(listener);
-    }
-    for r in &mine {
-        rule::delete_rule(aws, &r.arn)
-            .await
-            .map_err(EngineError::aws(Kind::ListenerRule, &r.arn))?;
-    }
-    Ok(mine.len())
 }

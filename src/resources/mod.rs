@@ -15,13 +15,12 @@ mod service;
 mod tags;
 mod target_group;
 mod task_definition;
+mod teardown;
 
 pub use cache::ObserveCache;
-pub use engine::{
-    Applied, EngineError, Observed, Teardown, apply, delete, failed, observe, plan, plan_delete,
-    withdraw_rules,
-};
+pub use engine::{Applied, EngineError, Observed, apply, failed, observe, plan};
 pub use plan::{Action, Change, FieldChange, Kind, Plan};
+pub use teardown::{Teardown, delete, plan_delete, withdraw_rules};
 
 /// What observation found under a name.
 #[derive(Debug, Clone, PartialEq, Eq)]
