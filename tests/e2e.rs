@@ -160,8 +160,23 @@ async fn a_service_becomes_ready_with_its_stack_in_aws_and_deleting_it_cleans_aw
     assert_eq!(condition(&status.conditions, "Reconciling").unwrap().0, "False");
     assert_eq!(condition(&status.conditions, "Stalled").unwrap().0, "False");
     assert_one_of_each(&w).await;
-    let account = kube.accounts().get(&w.account).await.unwrap();
-    assert_eq!(condition(&account.status.unwrap().conditions, "Ready").unwrap().0, "True");
+    let accounts = kube.accounts();
+    let account = wait_for(
+        "the account to count the rule and target group",
+        TIMEOUT,
+        || async { accounts.get_opt(&w.account).await.ok().flatten() },
+        |a| {
+            a.status.as_ref().is_some_and(|s| {
+                s.load_balancers
+                    .iter()
+                    .any(|l| l.name == "public" && l.rules == 1 && l.target_groups == 1)
+            })
+        },
+    )
+    .await;
+    let (ready, _, message) = condition(&account.status.unwrap().conditions, "Ready").unwrap();
+    assert_eq!(ready, "True");
+    assert!(message.contains("public: 1/100 rules, 1/100 target groups"), "{message}");
 
     let (code, body) = op.get("/metrics").await.unwrap();
     assert_eq!(code, 200);

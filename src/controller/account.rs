@@ -46,9 +46,13 @@ async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
     next.observed_generation = account.metadata.generation;
     let now = Time(jiff::Timestamp::now());
     let generation = account.metadata.generation;
-    let result = account::ensure(&aws, &name, &account.spec, &ctx.settings.cluster_id).await;
+    let ensured = account::ensure(&aws, &name, &account.spec, &ctx.settings.cluster_id).await;
+    let result = match ensured {
+        Ok(state) => usage(&aws, &state).await.map(|u| (state, u)),
+        Err(e) => Err(e),
+    };
     let action = match result {
-        Ok(state) => {
+        Ok((state, usage)) => {
             next.cluster_arn = state.cluster_arn.clone();
             next.account_id = state
                 .cluster_arn
@@ -67,15 +71,29 @@ async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
                         arn: s.arn,
                         dns_name: s.dns_name.or_else(|| old.and_then(|o| o.dns_name.clone())),
                         listener_arn: s.listener_arn,
-                        rules: old.map_or(0, |o| o.rules),
-                        target_groups: old.map_or(0, |o| o.target_groups),
+                        rules: usage.get(&lb.name).map_or(0, |u| u.0),
+                        target_groups: usage.get(&lb.name).map_or(0, |u| u.1),
                     }
                 })
                 .collect();
+            let pools: Vec<String> = next
+                .load_balancers
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{}: {}/{} rules, {}/{} target groups",
+                        l.name,
+                        l.rules,
+                        account::RULES_QUOTA,
+                        l.target_groups,
+                        account::TARGET_GROUPS_QUOTA
+                    )
+                })
+                .collect();
             let message = format!(
-                "ECS cluster {} and {} load balancer(s) ready",
+                "ECS cluster {} ready; load balancers {}",
                 account.spec.cluster.name,
-                account.spec.load_balancers.len()
+                if pools.is_empty() { "none".to_string() } else { pools.join("; ") }
             );
             set_condition(
                 &mut next.conditions,
@@ -175,6 +193,18 @@ async fn write_status(
     )
     .await?;
     Ok(())
+}
+
+/// Quota usage of every load balancer, by pool name.
+async fn usage(
+    aws: &crate::aws::Aws,
+    state: &AccountState,
+) -> Result<std::collections::BTreeMap<String, (i32, i32)>, crate::aws::AwsError> {
+    let mut out = std::collections::BTreeMap::new();
+    for (name, lb) in &state.load_balancers {
+        out.insert(name.clone(), account::usage(aws, lb).await?);
+    }
+    Ok(out)
 }
 
 /// What services need from the account, from its status; `None` until the cluster exists.

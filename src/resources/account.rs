@@ -295,3 +295,52 @@ async fn create_listeners(
     }
     Ok(arn)
 }
+
+/// Quota of listener rules per ALB (default, raisable) and of target groups per ALB (fixed).
+pub const RULES_QUOTA: i32 = 100;
+pub const TARGET_GROUPS_QUOTA: i32 = 100;
+
+/// Rules on the load balancer's listener (without the default rule) and target groups attached
+/// to it: what its quotas are measured against.
+pub async fn usage(aws: &Aws, lb: &LoadBalancerState) -> Result<(i32, i32), AwsError> {
+    let mut rules = 0;
+    if let Some(listener) = &lb.listener_arn {
+        let mut marker = None;
+        loop {
+            let out = aws
+                .call(
+                    "elbv2",
+                    "DescribeRules",
+                    aws.elb
+                        .describe_rules()
+                        .listener_arn(listener)
+                        .set_marker(marker)
+                        .page_size(400)
+                        .send(),
+                )
+                .await?;
+            rules += out.rules().iter().filter(|r| r.is_default() != Some(true)).count() as i32;
+            marker = out.next_marker().map(str::to_string);
+            if marker.is_none() {
+                break;
+            }
+        }
+    }
+    let mut target_groups = 0;
+    if let Some(arn) = &lb.arn {
+        // Some emulators answer "not found" instead of an empty list.
+        target_groups = match aws
+            .call(
+                "elbv2",
+                "DescribeTargetGroups",
+                aws.elb.describe_target_groups().load_balancer_arn(arn).send(),
+            )
+            .await
+        {
+            Ok(out) => out.target_groups().len() as i32,
+            Err(e) if e.is_not_found() => 0,
+            Err(e) => return Err(e),
+        };
+    }
+    Ok((rules, target_groups))
+}
