@@ -1,12 +1,13 @@
-//! First-come host/path claims on shared load balancers, decided from the cluster's CloudServices
-//! (by creation timestamp, then namespace/name). Pure.
+//! Admission to shared load balancers: first-come host/path claims, decided from the cluster's
+//! CloudServices (by creation timestamp, then namespace/name), and the ALB's target group limit.
+//! Pure.
 
 use std::sync::Arc;
 
 use kube::ResourceExt;
 
 use crate::{
-    api::CloudService,
+    api::{CloudAccount, CloudService, CloudServiceStatus},
     resources::priorities::{Claim, conflicting_owner},
 };
 
@@ -42,6 +43,29 @@ pub fn senior_conflict(service: &CloudService, all: &[Arc<CloudService>]) -> Opt
     conflicting_owner(&mine, &seniors).map(|c| c.owner.clone())
 }
 
+/// A new service cannot join a load balancer that already has the 100 target groups an ALB allows
+/// (not raisable); the way past it is another load balancer of the pool.
+pub fn full_load_balancer(
+    service: &CloudService,
+    account: &CloudAccount,
+    previous: &CloudServiceStatus,
+) -> Option<String> {
+    let ingress = service.spec.ingress.as_ref()?;
+    let has_target_group =
+        previous.resources.iter().any(|r| r.kind == crate::resources::Kind::TargetGroup.as_str());
+    let lb =
+        account.status.as_ref()?.load_balancers.iter().find(|l| l.name == ingress.load_balancer)?;
+    (!has_target_group && lb.target_groups >= crate::resources::account::TARGET_GROUPS_QUOTA).then(|| {
+        format!(
+            "spec.ingress.loadBalancer: load balancer {} has {}/{} target groups, the most an ALB allows; choose another load balancer of CloudAccount {}",
+            lb.name,
+            lb.target_groups,
+            crate::resources::account::TARGET_GROUPS_QUOTA,
+            account.name_any()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +87,33 @@ mod tests {
         let all = vec![old.clone(), new.clone(), other];
         assert_eq!(senior_conflict(&old, &all), None);
         assert_eq!(senior_conflict(&new, &all).as_deref(), Some("team-a/web"));
+    }
+
+    #[test]
+    fn a_new_service_is_refused_a_load_balancer_with_100_target_groups_but_a_member_stays() {
+        let account: CloudAccount = serde_json::from_value(serde_json::json!({
+            "apiVersion": "byoc.dev/v1alpha1", "kind": "CloudAccount", "metadata": {"name": "a"},
+            "spec": {"aws": {"region": "eu-west-1"}, "network": {"vpcId": "vpc-12345678", "subnetIds": ["subnet-12345678"], "securityGroupIds": ["sg-12345678"]},
+                     "cluster": {"name": "c"}, "executionRoleArn": "arn:aws:iam::123456789012:role/x"},
+            "status": {"loadBalancers": [{"name": "public", "rules": 100, "targetGroups": 100}]}
+        }))
+        .unwrap();
+        let newcomer = svc("team", "web", "2026-01-01T00:00:00Z", "shop.example.com");
+        let message =
+            full_load_balancer(&newcomer, &account, &CloudServiceStatus::default()).unwrap();
+        assert!(
+            message.contains("spec.ingress.loadBalancer") && message.contains("100/100"),
+            "{message}"
+        );
+        let member = CloudServiceStatus {
+            resources: vec![crate::api::ResourceStatus {
+                kind: "TargetGroup".into(),
+                id: "tg".into(),
+                state: crate::api::ResourceState::Ready,
+                last_error: None,
+            }],
+            ..Default::default()
+        };
+        assert_eq!(full_load_balancer(&newcomer, &account, &member), None);
     }
 }

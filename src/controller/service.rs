@@ -118,6 +118,13 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
         write_status(ctx, service, &previous, next).await?;
         return Ok(Outcome::Waiting(Action::requeue(ctx.settings.waiting)));
     };
+    if let Some(message) = claims::full_load_balancer(service, &account, &previous) {
+        let next =
+            status::failed(generation, reason::QUOTA_EXCEEDED, true, &message, &previous, &now);
+        transition_event(ctx, service, &previous, &next).await;
+        write_status(ctx, service, &previous, next).await?;
+        return Ok(Outcome::Stalled(Action::requeue(ctx.settings.resync)));
+    }
     ensure_finalizer(ctx, service).await?;
     let stack = desired::desired_stack(&validated, &owner);
     let aws = ctx.aws(&account.name_any(), &account.spec.aws).await;
