@@ -257,13 +257,6 @@ pub fn teardown(
         retain: service.spec.deletion_policy.unwrap_or(acct.spec.defaults.deletion_policy)
             == crate::api::DeletionPolicy::Retain,
         listeners,
-        secret_env: service
-            .spec
-            .env
-            .iter()
-            .filter(|e| e.value_from.is_some())
-            .map(|e| e.name.clone())
-            .collect(),
     }
 }
 

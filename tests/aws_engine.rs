@@ -428,3 +428,70 @@ fn a_field_of_the_wrong_type_is_named_in_the_error() {
     .unwrap_err();
     assert!(err.contains("only CloudAccount, CloudService and Secret"), "{err}");
 }
+
+#[tokio::test]
+async fn dropping_ingress_repository_and_a_secret_from_the_spec_deletes_them_and_leaks_nothing() {
+    let w = World::new("shrink");
+    let with_secret = format!("{WEB}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{ name: db, namespace: shop }}\nstringData: {{ url: postgres://x }}\n")
+        .replace("  repository:", "  env: [{ name: DB, valueFrom: { secretKeyRef: { name: db, key: url } } }]\n  repository:");
+    w.apply(&with_secret).await.unwrap();
+    let kinds = |inv: &[(String, String)]| -> Vec<String> {
+        service_stack(inv).into_iter().map(str::to_string).collect()
+    };
+    assert_eq!(
+        kinds(&w.inventory().await),
+        [
+            "EcrRepository",
+            "EcsService",
+            "ListenerRule",
+            "LogGroup",
+            "Secret",
+            "TargetGroup",
+            "TaskDefinition"
+        ]
+    );
+
+    let shrunk = WEB
+        .replace("  ingress: { loadBalancer: public, hosts: [shop.example.com], paths: [\"/*\"], port: http }\n", "")
+        .replace("  repository: { keepLastImages: 10 }\n", "");
+    let plan = w.plan(&shrunk).await;
+    let deletions: Vec<Kind> =
+        plan[1].1.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.kind).collect();
+    assert_eq!(
+        deletions,
+        [Kind::ListenerRule, Kind::TargetGroup, Kind::Secret, Kind::Repository],
+        "{}",
+        plan[1].1
+    );
+    let status = &w.apply(&shrunk).await.unwrap()[0].1;
+    assert_eq!(status.url, None);
+    let inventory = w.inventory().await;
+    assert_eq!(
+        kinds(&inventory),
+        ["EcsService", "LogGroup", "TaskDefinition", "TaskDefinition"],
+        "{inventory:?}"
+    );
+    assert!(w.plan(&shrunk).await.iter().all(|(_, p)| p.is_empty()), "settled");
+}
+
+#[tokio::test]
+async fn moving_to_another_load_balancer_removes_the_rule_from_the_old_listener() {
+    let w = World::with_https("move-lb");
+    w.apply(WEB).await.unwrap();
+    let moved = WEB.replace("loadBalancer: public", "loadBalancer: secure");
+    let status = &w.apply(&moved).await.unwrap()[0].1;
+    assert_eq!(status.url.as_deref(), Some("https://shop.example.com/"));
+    let rules: Vec<String> = w
+        .inventory()
+        .await
+        .into_iter()
+        .filter(|(k, _)| k == "ListenerRule")
+        .map(|(_, arn)| arn)
+        .collect();
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert!(
+        rules[0].contains("-secu"),
+        "the remaining rule is on the secure load balancer: {rules:?}"
+    );
+    assert!(w.plan(&moved).await.iter().all(|(_, p)| p.is_empty()), "settled");
+}

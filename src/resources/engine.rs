@@ -15,6 +15,7 @@ use super::{
     rule::{self, ListenerRule},
     secret::{self, Secret},
     service::{self, EcsService, Target},
+    stale::{self, Stale},
     target_group::{self, TargetGroup},
     task_definition::{self, TaskDefinition},
 };
@@ -66,6 +67,8 @@ pub struct Observed {
     pub rules: Vec<ListenerRule>,
     pub task_definition: Option<TaskDefinition>,
     pub service: Presence<EcsService>,
+    /// What the service had but no longer asks for.
+    pub stale: Stale,
 }
 
 /// Reads every resource of the stack (no writes).
@@ -115,6 +118,7 @@ pub async fn observe(
     let service = service::observe(aws, &stack.cluster, &stack.service.name, owner, cache)
         .await
         .map_err(EngineError::aws(Kind::EcsService, &stack.service.name))?;
+    let stale = stale::observe(aws, stack, account, cache).await?;
     Ok(Observed {
         repository,
         log_group,
@@ -124,6 +128,7 @@ pub async fn observe(
         rules,
         task_definition,
         service,
+        stale,
     })
 }
 
@@ -207,6 +212,7 @@ pub fn plan(stack: &DesiredStack, o: &Observed) -> Result<Plan, EngineError> {
         container_port: stack.ingress.as_ref().map(|i| i.container_port),
     };
     plan.push(service::diff(&target, tags, &o.service));
+    plan.changes.extend(stale::changes(stack, &o.stale));
     Ok(plan)
 }
 
@@ -355,6 +361,10 @@ pub async fn apply(
                 .map_err(EngineError::aws(Kind::EcsService, &stack.service.name))?
         }
     };
+    // The service no longer uses what it left behind: remove it now.
+    if o.stale != Stale::default() {
+        stale::remove(aws, stack, &o.stale, cache).await?;
+    }
     let rollout = rollout::rollout(&service_now, &td_arn);
     let mut svc_status =
         ready(Kind::EcsService, service_now.service_arn().unwrap_or(&stack.service.name));

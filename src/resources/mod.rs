@@ -12,6 +12,7 @@ pub mod rollout;
 mod rule;
 mod secret;
 mod service;
+mod stale;
 mod tags;
 mod target_group;
 mod task_definition;

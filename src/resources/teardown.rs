@@ -3,7 +3,7 @@
 
 use super::{
     Action, Change, EngineError, Kind, Plan, Presence, cache::ObserveCache, engine::cached_rules,
-    log_group, repository, rule, secret, service, target_group, task_definition,
+    log_group, repository, rule, secret, service, stale, target_group, task_definition,
 };
 use crate::{aws::Aws, desired::Owner};
 
@@ -15,8 +15,6 @@ pub struct Teardown {
     pub retain: bool,
     /// Every listener of the account: rules are found by tag on each.
     pub listeners: Vec<String>,
-    /// Env var names whose values may be stored as secrets.
-    pub secret_env: Vec<String>,
 }
 
 /// The plan for deleting (pure on what `delete` observes; `plan_delete` reads, never writes).
@@ -96,18 +94,12 @@ async fn teardown(
                 .map_err(EngineError::aws(Kind::TaskDefinition, &name))?;
         }
     }
-    for env in &t.secret_env {
-        let secret_name = owner.secret_name(env);
-        if let Presence::Ours(_) = secret::observe(aws, &secret_name, owner)
-            .await
-            .map_err(EngineError::aws(Kind::Secret, &secret_name))?
-        {
-            plan.push(Some(gone(Kind::Secret, &secret_name)));
-            if act && !t.retain {
-                secret::delete(aws, &secret_name)
-                    .await
-                    .map_err(EngineError::aws(Kind::Secret, &secret_name))?;
-            }
+    for secret_name in stale::owned_secrets(aws, owner).await? {
+        plan.push(Some(gone(Kind::Secret, &secret_name)));
+        if act && !t.retain {
+            secret::delete(aws, &secret_name)
+                .await
+                .map_err(EngineError::aws(Kind::Secret, &secret_name))?;
         }
     }
     let lg = owner.log_group_name();
