@@ -15,7 +15,7 @@ use crate::{
     api::{CloudAccount, CloudService, CloudServiceStatus},
     aws::Aws,
     desired::{self, DesiredStack, Owner, SecretData},
-    resources::{self, ObserveCache, Plan, Teardown, account},
+    resources::{self, ObserveCache, Plan, Teardown, account, account_teardown},
     status,
 };
 
@@ -170,7 +170,12 @@ pub async fn plan(
     let mut out = Vec::new();
     for (name, acct) in accounts_used(m, prepared) {
         let aws = session(sessions, name)?;
-        let (state, account_plan) = account::observe(aws, name, &acct.spec)
+        let cluster_id = prepared
+            .iter()
+            .find(|p| p.account == *name)
+            .map(|p| p.stack.owner.cluster_id.as_str())
+            .unwrap_or_default();
+        let (state, account_plan) = account::observe(aws, name, &acct.spec, cluster_id)
             .await
             .map_err(|e| format!("CloudAccount {name}: {e}"))?;
         out.push((format!("CloudAccount {name}"), account_plan));
@@ -260,7 +265,8 @@ pub fn teardown(
     }
 }
 
-/// Deletes (or with `dry_run`, plans deleting) every service in the files.
+/// Deletes (or with `dry_run`, plans deleting) every service in the files, then what the files'
+/// accounts own and no service uses any more (load balancers, ECS cluster).
 pub async fn delete(
     m: &Manifests,
     sessions: &Sessions,
@@ -278,7 +284,7 @@ pub async fn delete(
             )
         })?;
         let aws = session(sessions, name)?;
-        let (state, _) = account::observe(aws, name, &acct.spec)
+        let (state, _) = account::observe(aws, name, &acct.spec, cluster_id)
             .await
             .map_err(|e| format!("CloudAccount {name}: {e}"))?;
         let listeners =
@@ -291,6 +297,14 @@ pub async fn delete(
             resources::delete(aws, &t, &cache).await
         };
         out.push((label.clone(), plan.map_err(|e| format!("{label}: {e}"))?));
+    }
+    // Then the accounts' own resources, which stay while any service still uses them.
+    for (name, acct) in &m.accounts {
+        let aws = session(sessions, name)?;
+        let plan = account_teardown::teardown(aws, name, &acct.spec, cluster_id, !dry_run)
+            .await
+            .map_err(|e| format!("CloudAccount {name}: {e}"))?;
+        out.push((format!("CloudAccount {name}"), plan));
     }
     Ok(out)
 }

@@ -228,7 +228,11 @@ async fn deleting_leaves_nothing_tagged_behind_and_deleting_twice_is_a_no_op() {
             Kind::Repository
         ]
     );
-    assert!(service_stack(&w.inventory().await).is_empty(), "{:?}", w.inventory().await);
+    assert!(
+        w.inventory().await.is_empty(),
+        "nothing tagged as ours is left: {:?}",
+        w.inventory().await
+    );
     let writes = w.calls.writes();
     let again = &w.delete(&with_secret).await[0].1;
     assert!(again.changes.is_empty(), "{again}");
@@ -243,6 +247,11 @@ async fn retain_policy_keeps_every_resource() {
     let before = w.inventory().await;
     let plan = &w.delete(&retained).await[0].1;
     assert!(plan.changes.iter().all(|c| c.action == Action::Retain) && !plan.changes.is_empty());
+    let account = &w.delete(&retained).await[1].1;
+    assert!(
+        account.changes.iter().all(|c| matches!(c.action, Action::Keep(_))),
+        "in use: {account}"
+    );
     assert_eq!(w.inventory().await, before);
 }
 

@@ -109,7 +109,7 @@ fn role_grants(docs: &[Value]) -> Vec<(String, String, BTreeSet<String>)> {
 }
 
 const CLUSTER_SCOPED_GRANTS: [&str; 3] = [
-    "byoc.dev/cloudaccounts get,list,watch",
+    "byoc.dev/cloudaccounts get,list,patch,watch",
     "byoc.dev/cloudaccounts/status patch",
     "core/namespaces get,list,watch",
 ];

@@ -197,7 +197,19 @@ async fn a_service_becomes_ready_with_its_stack_in_aws_and_deleting_it_cleans_aw
     gone(&kube, &ns, "web").await;
     let left = service_leftovers(&w).await;
     assert!(left.is_empty(), "left in AWS after delete: {left:?}");
-    kube.cleanup(&[&w.account]).await;
+    // With no service left, deleting the account removes its load balancer and cluster.
+    kube.accounts().delete(&w.account, &DeleteParams::default()).await.unwrap();
+    let accounts = kube.accounts();
+    wait_for(
+        "the account to be gone",
+        TIMEOUT,
+        || async { Some(accounts.get_opt(&w.account).await.ok().flatten().is_none()) },
+        |gone| *gone,
+    )
+    .await;
+    let left = w.inventory().await;
+    assert!(left.is_empty(), "nothing tagged as ours is left: {left:?}");
+    kube.cleanup(&[]).await;
 }
 
 #[tokio::test]
@@ -330,6 +342,23 @@ async fn an_invalid_reference_is_stalled_with_the_field_named_and_can_still_be_d
     assert!(message.contains("spec.ingress.loadBalancer"), "{message}");
     let left = service_leftovers(&w).await;
     assert!(left.is_empty(), "no AWS resource for an invalid service: {left:?}");
+    // The account waits for the service that names it.
+    kube.accounts().delete(&w.account, &DeleteParams::default()).await.unwrap();
+    let accounts = kube.accounts();
+    let deleting = wait_for(
+        "the account to wait for its service",
+        TIMEOUT,
+        || async { accounts.get_opt(&w.account).await.ok().flatten() },
+        |a| {
+            a.status
+                .as_ref()
+                .and_then(|s| condition(&s.conditions, "Reconciling"))
+                .is_some_and(|c| c.1 == "Deleting")
+        },
+    )
+    .await;
+    let (_, _, message) = condition(&deleting.status.unwrap().conditions, "Reconciling").unwrap();
+    assert!(message.contains(&format!("CloudService {ns}/web")), "{message}");
     kube.services(&ns).delete("web", &DeleteParams::default()).await.unwrap();
     gone(&kube, &ns, "web").await;
     kube.cleanup(&[&w.account]).await;

@@ -15,11 +15,15 @@ use serde_json::json;
 use super::{Context, Error, events};
 use crate::{
     api::{
-        self, CloudAccount, CloudAccountStatus, LoadBalancerStatus, READY, RECONCILING, STALLED,
-        reason, set_condition,
+        self, CloudAccount, CloudAccountStatus, FINALIZER, LoadBalancerStatus, READY, RECONCILING,
+        STALLED, reason, set_condition,
     },
     aws::Category,
-    resources::account::{self, AccountState, LoadBalancerState},
+    resources::{
+        self,
+        account::{self, AccountState, LoadBalancerState},
+        account_teardown,
+    },
 };
 
 pub async fn reconcile(account: Arc<CloudAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -41,6 +45,10 @@ pub async fn reconcile(account: Arc<CloudAccount>, ctx: Arc<Context>) -> Result<
 async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
     let name = account.name_any();
     let aws = ctx.aws(&name, &account.spec.aws).await;
+    if account.metadata.deletion_timestamp.is_some() {
+        return cleanup(account, ctx, &aws).await;
+    }
+    ensure_finalizer(ctx, account).await?;
     let previous = account.status.clone().unwrap_or_default();
     let mut next = previous.clone();
     next.observed_generation = account.metadata.generation;
@@ -177,6 +185,101 @@ async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
         write_status(ctx, account, &next).await?;
     }
     action
+}
+
+async fn ensure_finalizer(ctx: &Context, account: &CloudAccount) -> Result<(), Error> {
+    if account.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(());
+    }
+    let mut finalizers = account.finalizers().to_vec();
+    finalizers.push(FINALIZER.into());
+    patch_finalizers(ctx, account, finalizers).await
+}
+
+/// Sets the finalizer list, guarded by the object's resourceVersion.
+async fn patch_finalizers(
+    ctx: &Context,
+    account: &CloudAccount,
+    finalizers: Vec<String>,
+) -> Result<(), Error> {
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": account.resource_version()}});
+    Api::<CloudAccount>::all(ctx.client.clone())
+        .patch(&account.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+/// A deleted account keeps its finalizer while CloudServices still name it, then deletes the load
+/// balancers and cluster it created (each only once nothing uses it) and lets go.
+async fn cleanup(
+    account: &CloudAccount,
+    ctx: &Context,
+    aws: &crate::aws::Aws,
+) -> Result<Action, Error> {
+    if !account.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let name = account.name_any();
+    let services: Vec<String> = ctx
+        .all_services()
+        .iter()
+        .filter(|s| s.spec.account_ref.name == name)
+        .map(|s| format!("CloudService {}/{}", s.namespace().unwrap_or_default(), s.name_any()))
+        .collect();
+    let waiting_for = if services.is_empty() {
+        let cluster_id = &ctx.settings.cluster_id;
+        account_teardown::teardown(aws, &name, &account.spec, cluster_id, true)
+            .await
+            .map_err(Error::Aws)?;
+        let left = account_teardown::teardown(aws, &name, &account.spec, cluster_id, false)
+            .await
+            .map_err(Error::Aws)?;
+        left.changes
+            .iter()
+            .filter(|c| c.action == resources::Action::Delete)
+            .map(|c| format!("{} {}", c.kind, c.id))
+            .collect()
+    } else {
+        services
+    };
+    if waiting_for.is_empty() {
+        events::publish(
+            ctx,
+            account,
+            EventType::Normal,
+            "Deleted",
+            "the account's own load balancers and cluster are deleted (kept where not ours)".into(),
+        )
+        .await;
+        let remaining = account.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+        patch_finalizers(ctx, account, remaining).await?;
+        return Ok(Action::await_change());
+    }
+    let mut status = account.status.clone().unwrap_or_default();
+    let now = Time(jiff::Timestamp::now());
+    let message = format!("deleting; waiting for: {}", waiting_for.join(", "));
+    set_condition(
+        &mut status.conditions,
+        READY,
+        false,
+        reason::DELETING,
+        &message,
+        account.metadata.generation,
+        &now,
+    );
+    set_condition(
+        &mut status.conditions,
+        RECONCILING,
+        true,
+        reason::DELETING,
+        &message,
+        account.metadata.generation,
+        &now,
+    );
+    if Some(&status) != account.status.as_ref() {
+        write_status(ctx, account, &status).await?;
+    }
+    Ok(Action::requeue(ctx.settings.waiting))
 }
 
 async fn write_status(

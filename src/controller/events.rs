@@ -33,7 +33,7 @@ pub async fn publish<K: Resource<DynamicType = ()>>(
 pub fn summary(plan: &Plan) -> String {
     plan.changes
         .iter()
-        .filter(|c| c.action != Action::Retain)
+        .filter(|c| !matches!(c.action, Action::Retain | Action::Keep(_)))
         .map(|c| match &c.action {
             Action::Create => format!("create {} {}", c.kind, c.id),
             Action::Delete => format!("delete {} {}", c.kind, c.id),
@@ -44,7 +44,7 @@ pub fn summary(plan: &Plan) -> String {
                 c.id,
                 fields.iter().map(|f| f.field).collect::<Vec<_>>().join(", ")
             ),
-            Action::Retain => String::new(),
+            Action::Retain | Action::Keep(_) => String::new(),
         })
         .collect::<Vec<_>>()
         .join("; ")

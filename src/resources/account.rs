@@ -46,6 +46,13 @@ pub fn account_tags(account: &str, spec: &CloudAccountSpec, cluster_id: &str) ->
     t
 }
 
+/// Whether account-level tags say the resource is this installation's, for this account.
+pub fn owned_by(tags: &Tags, account: &str, cluster_id: &str) -> bool {
+    naming::is_managed(tags)
+        && tags.get(tag::CLUSTER_ID).is_some_and(|c| c == cluster_id)
+        && tags.get(tag::ACCOUNT).is_some_and(|a| a == account)
+}
+
 /// The ALB name for a pool entry (≤ 32 characters).
 pub fn load_balancer_name(account: &str, lb: &LoadBalancer) -> String {
     naming::account_resource_name(account, &lb.name, 32)
@@ -56,6 +63,7 @@ pub async fn observe(
     aws: &Aws,
     account: &str,
     spec: &CloudAccountSpec,
+    cluster_id: &str,
 ) -> Result<(AccountState, Plan), AwsError> {
     let mut state = AccountState::default();
     let mut plan = Plan::default();
@@ -64,7 +72,7 @@ pub async fn observe(
         plan.push(Some(Change::new(Kind::Cluster, &spec.cluster.name, Action::Create)));
     }
     for lb in &spec.load_balancers {
-        let lb_state = observe_load_balancer(aws, account, lb).await?;
+        let lb_state = observe_load_balancer(aws, account, lb, cluster_id).await?;
         if let Some(existing) = &lb.existing {
             state.load_balancers.insert(
                 lb.name.clone(),
@@ -115,6 +123,7 @@ async fn observe_load_balancer(
     aws: &Aws,
     account: &str,
     lb: &LoadBalancer,
+    cluster_id: &str,
 ) -> Result<LoadBalancerState, AwsError> {
     if let Some(existing) = &lb.existing {
         let out = aws
@@ -146,6 +155,21 @@ async fn observe_load_balancer(
     };
     let Some(found) = out.load_balancers().first() else { return Ok(LoadBalancerState::default()) };
     let arn = found.load_balancer_arn().unwrap_or_default().to_string();
+    let described = aws
+        .call("elbv2", "DescribeTags", aws.elb.describe_tags().resource_arns(&arn).send())
+        .await?;
+    let lb_tags =
+        described.tag_descriptions().first().map(|d| tags::from_elb(d.tags())).unwrap_or_default();
+    if !owned_by(&lb_tags, account, cluster_id) {
+        return Err(AwsError {
+            operation: "DescribeLoadBalancers",
+            code: "OwnershipConflict".into(),
+            message: format!(
+                "load balancer {name} exists without our ownership tags; it is left untouched: remove it, or use it through loadBalancers[].existing.listenerArn"
+            ),
+            category: crate::aws::Category::Invalid,
+        });
+    }
     let listeners = aws
         .call(
             "elbv2",
@@ -174,7 +198,7 @@ pub async fn ensure(
     cluster_id: &str,
 ) -> Result<AccountState, AwsError> {
     let tags = account_tags(account, spec, cluster_id);
-    let (mut state, _) = observe(aws, account, spec).await?;
+    let (mut state, _) = observe(aws, account, spec, cluster_id).await?;
     if state.cluster_arn.is_none() {
         let out = aws
             .call(

@@ -2,6 +2,7 @@
 //! generic engine that runs them in dependency order; the typed plan; account-level resources.
 
 pub mod account;
+pub mod account_teardown;
 pub mod cache;
 mod engine;
 mod log_group;

@@ -65,6 +65,8 @@ pub enum Action {
     Delete,
     /// Left in place by `deletionPolicy: Retain`.
     Retain,
+    /// Left in place for the reason given (e.g. still in use).
+    Keep(String),
 }
 
 /// A change to one resource.
@@ -90,7 +92,7 @@ pub struct Plan {
 impl Plan {
     /// Whether applying would change nothing (a retained resource is not a change).
     pub fn is_empty(&self) -> bool {
-        self.changes.iter().all(|c| c.action == Action::Retain)
+        self.changes.iter().all(|c| matches!(c.action, Action::Retain | Action::Keep(_)))
     }
 
     pub fn push(&mut self, change: Option<Change>) {
@@ -108,6 +110,7 @@ impl fmt::Display for Change {
             Action::Create => write!(f, "  + create  {} {}", self.kind, self.id),
             Action::Delete => write!(f, "  - delete  {} {}", self.kind, self.id),
             Action::Retain => write!(f, "  = retain  {} {}", self.kind, self.id),
+            Action::Keep(reason) => write!(f, "  = keep    {} {} ({reason})", self.kind, self.id),
             Action::Replace(reason) => {
                 write!(f, "  ± replace {} {} ({reason})", self.kind, self.id)
             }

@@ -141,6 +141,16 @@ impl Kube {
         for a in accounts {
             let _ = self.accounts().delete(a, &DeleteParams::default()).await;
         }
+        let api = self.accounts();
+        for a in accounts {
+            wait_for(
+                &format!("CloudAccount {a} to be deleted"),
+                Duration::from_secs(60),
+                || async { Some(api.get_opt(a).await.ok().flatten().is_none()) },
+                |gone| *gone,
+            )
+            .await;
+        }
     }
 }
 

@@ -10,14 +10,27 @@ fn ecs_tags(tags: &[aws_sdk_ecs::types::Tag]) -> BTreeMap<String, String> {
     tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect()
 }
 
-/// `(kind, id)` of every resource whose `byoc.dev/cluster-id` tag is `cluster_id`.
+/// `(kind, id)` of every resource whose `byoc.dev/cluster-id` tag is `cluster_id`. Other tests
+/// delete resources while this lists them, so a listing that hits a vanished resource is retried.
 pub async fn by_cluster_id(aws: &Aws, cluster_id: &str) -> Vec<(String, String)> {
+    let mut last = String::new();
+    for _ in 0..10 {
+        match try_by_cluster_id(aws, cluster_id).await {
+            Ok(found) => return found,
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("inventory failed ten times; last error: {last}");
+}
+
+async fn try_by_cluster_id(aws: &Aws, cluster_id: &str) -> Result<Vec<(String, String)>, String> {
     let ours = |tags: &BTreeMap<String, String>| {
         tags.get(tag::CLUSTER_ID).is_some_and(|c| c == cluster_id)
     };
     let mut out = Vec::new();
     // ECS: clusters, their services, task definitions.
-    let clusters = aws.ecs.list_clusters().send().await.unwrap();
+    let clusters = aws.ecs.list_clusters().send().await.map_err(|e| format!("{e:?}"))?;
     for arn in clusters.cluster_arns() {
         let described = aws
             .ecs
@@ -26,13 +39,14 @@ pub async fn by_cluster_id(aws: &Aws, cluster_id: &str) -> Vec<(String, String)>
             .include(ClusterField::Tags)
             .send()
             .await
-            .unwrap();
+            .map_err(|e| format!("{e:?}"))?;
         for c in described.clusters() {
             if ours(&ecs_tags(c.tags())) && c.status() == Some("ACTIVE") {
                 out.push(("EcsCluster".into(), arn.clone()));
             }
         }
-        let services = aws.ecs.list_services().cluster(arn).send().await.unwrap();
+        let services =
+            aws.ecs.list_services().cluster(arn).send().await.map_err(|e| format!("{e:?}"))?;
         for chunk in services.service_arns().chunks(10) {
             let d = aws
                 .ecs
@@ -42,7 +56,7 @@ pub async fn by_cluster_id(aws: &Aws, cluster_id: &str) -> Vec<(String, String)>
                 .include(ServiceField::Tags)
                 .send()
                 .await
-                .unwrap();
+                .map_err(|e| format!("{e:?}"))?;
             for s in d.services() {
                 if ours(&ecs_tags(s.tags())) && s.status() == Some("ACTIVE") {
                     out.push(("EcsService".into(), s.service_arn().unwrap_or_default().into()));
@@ -50,7 +64,7 @@ pub async fn by_cluster_id(aws: &Aws, cluster_id: &str) -> Vec<(String, String)>
             }
         }
     }
-    let tds = aws.ecs.list_task_definitions().send().await.unwrap();
+    let tds = aws.ecs.list_task_definitions().send().await.map_err(|e| format!("{e:?}"))?;
     for arn in tds.task_definition_arns() {
         let d = aws
             .ecs
@@ -59,7 +73,7 @@ pub async fn by_cluster_id(aws: &Aws, cluster_id: &str) -> Vec<(String, String)>
             .include(TaskDefinitionField::Tags)
             .send()
             .await
-            .unwrap();
+            .map_err(|e| format!("{e:?}"))?;
         let active = d.task_definition().is_some_and(|t| {
             t.status() != Some(&aws_sdk_ecs::types::TaskDefinitionStatus::Inactive)
         });
@@ -74,15 +88,28 @@ pub async fn by_cluster_id(aws: &Aws, cluster_id: &str) -> Vec<(String, String)>
             .map(|t| (t.resource_arn().unwrap_or_default().to_string(), t.tags().iter().filter_map(|x| Some((x.key()?.to_string(), x.value()?.to_string()))).collect()))
             .collect()
     };
-    let lbs = aws.elb.describe_load_balancers().send().await.unwrap();
+    let lbs = aws.elb.describe_load_balancers().send().await.map_err(|e| format!("{e:?}"))?;
     for lb in lbs.load_balancers() {
         let arn = lb.load_balancer_arn().unwrap_or_default();
-        let t = elb_tags(&aws.elb.describe_tags().resource_arns(arn).send().await.unwrap());
+        let t = elb_tags(
+            &aws.elb
+                .describe_tags()
+                .resource_arns(arn)
+                .send()
+                .await
+                .map_err(|e| format!("{e:?}"))?,
+        );
         if t.get(arn).is_some_and(ours) {
             out.push(("LoadBalancer".into(), arn.into()));
         }
-        for l in
-            aws.elb.describe_listeners().load_balancer_arn(arn).send().await.unwrap().listeners()
+        for l in aws
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?
+            .listeners()
         {
             let rules = aws
                 .elb
@@ -90,7 +117,7 @@ pub async fn by_cluster_id(aws: &Aws, cluster_id: &str) -> Vec<(String, String)>
                 .listener_arn(l.listener_arn().unwrap_or_default())
                 .send()
                 .await
-                .unwrap();
+                .map_err(|e| format!("{e:?}"))?;
             let arns: Vec<String> = rules
                 .rules()
                 .iter()
@@ -104,7 +131,7 @@ pub async fn by_cluster_id(aws: &Aws, cluster_id: &str) -> Vec<(String, String)>
                         .set_resource_arns(Some(chunk.to_vec()))
                         .send()
                         .await
-                        .unwrap(),
+                        .map_err(|e| format!("{e:?}"))?,
                 );
                 for (rule, tags) in t {
                     if ours(&tags) {
@@ -114,29 +141,47 @@ pub async fn by_cluster_id(aws: &Aws, cluster_id: &str) -> Vec<(String, String)>
             }
         }
     }
-    let tgs = aws.elb.describe_target_groups().send().await.unwrap();
+    let tgs = aws.elb.describe_target_groups().send().await.map_err(|e| format!("{e:?}"))?;
     for tg in tgs.target_groups() {
         let arn = tg.target_group_arn().unwrap_or_default();
-        let t = elb_tags(&aws.elb.describe_tags().resource_arns(arn).send().await.unwrap());
+        let t = elb_tags(
+            &aws.elb
+                .describe_tags()
+                .resource_arns(arn)
+                .send()
+                .await
+                .map_err(|e| format!("{e:?}"))?,
+        );
         if t.get(arn).is_some_and(ours) {
             out.push(("TargetGroup".into(), arn.into()));
         }
     }
     // Logs, ECR, Secrets Manager.
-    let groups =
-        aws.logs.describe_log_groups().log_group_name_prefix("/byoc/").send().await.unwrap();
+    let groups = aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix("/byoc/")
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
     for g in groups.log_groups() {
         let arn = g
             .log_group_arn()
             .map(str::to_string)
             .or_else(|| g.arn().map(|a| a.trim_end_matches(":*").to_string()))
             .unwrap_or_default();
-        let t = aws.logs.list_tags_for_resource().resource_arn(&arn).send().await.unwrap();
+        let t = aws
+            .logs
+            .list_tags_for_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
         if ours(&t.tags().cloned().unwrap_or_default().into_iter().collect()) {
             out.push(("LogGroup".into(), g.log_group_name().unwrap_or_default().into()));
         }
     }
-    let repos = aws.ecr.describe_repositories().send().await.unwrap();
+    let repos = aws.ecr.describe_repositories().send().await.map_err(|e| format!("{e:?}"))?;
     for r in repos.repositories() {
         let t = aws
             .ecr
@@ -144,12 +189,12 @@ pub async fn by_cluster_id(aws: &Aws, cluster_id: &str) -> Vec<(String, String)>
             .resource_arn(r.repository_arn().unwrap_or_default())
             .send()
             .await
-            .unwrap();
+            .map_err(|e| format!("{e:?}"))?;
         if ours(&t.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()) {
             out.push(("EcrRepository".into(), r.repository_name().unwrap_or_default().into()));
         }
     }
-    let secrets = aws.secrets.list_secrets().send().await.unwrap();
+    let secrets = aws.secrets.list_secrets().send().await.map_err(|e| format!("{e:?}"))?;
     for s in secrets.secret_list() {
         let tags: BTreeMap<String, String> = s
             .tags()
@@ -161,5 +206,5 @@ pub async fn by_cluster_id(aws: &Aws, cluster_id: &str) -> Vec<(String, String)>
         }
     }
     out.sort();
-    out
+    Ok(out)
 }

@@ -1,0 +1,173 @@
+//! Tearing down an account's own resources once no service uses them: each load balancer of the
+//! pool we created (with its listeners), when no rule is left on it, and the ECS cluster, when we
+//! created it and no service runs on it. Anything without our ownership tags, or still in use, is
+//! kept and the plan says why. `act: false` only reads.
+
+use aws_sdk_ecs::types::ClusterField;
+
+use super::{
+    Action, Change, Kind, Plan,
+    account::{load_balancer_name, owned_by},
+    tags,
+};
+use crate::{
+    api::CloudAccountSpec,
+    aws::{Aws, AwsError},
+};
+
+/// Deletes (or with `act: false`, plans deleting) the account's own resources.
+pub async fn teardown(
+    aws: &Aws,
+    account: &str,
+    spec: &CloudAccountSpec,
+    cluster_id: &str,
+    act: bool,
+) -> Result<Plan, AwsError> {
+    let mut plan = Plan::default();
+    for lb in spec.load_balancers.iter().filter(|lb| lb.existing.is_none()) {
+        let name = load_balancer_name(account, lb);
+        let found = match aws
+            .call(
+                "elbv2",
+                "DescribeLoadBalancers",
+                aws.elb.describe_load_balancers().names(&name).send(),
+            )
+            .await
+        {
+            Err(e) if e.is_not_found() => continue,
+            other => other?,
+        };
+        let Some(arn) =
+            found.load_balancers().first().and_then(|l| l.load_balancer_arn()).map(str::to_string)
+        else {
+            continue;
+        };
+        let described = aws
+            .call("elbv2", "DescribeTags", aws.elb.describe_tags().resource_arns(&arn).send())
+            .await?;
+        let lb_tags = described
+            .tag_descriptions()
+            .first()
+            .map(|d| tags::from_elb(d.tags()))
+            .unwrap_or_default();
+        if !owned_by(&lb_tags, account, cluster_id) {
+            plan.push(Some(Change::new(
+                Kind::LoadBalancer,
+                &name,
+                Action::Keep("not created by this installation".into()),
+            )));
+            continue;
+        }
+        let listeners = aws
+            .call(
+                "elbv2",
+                "DescribeListeners",
+                aws.elb.describe_listeners().load_balancer_arn(&arn).send(),
+            )
+            .await?;
+        let mut rules = 0;
+        for l in listeners.listeners() {
+            let out = aws
+                .call(
+                    "elbv2",
+                    "DescribeRules",
+                    aws.elb
+                        .describe_rules()
+                        .set_listener_arn(l.listener_arn().map(str::to_string))
+                        .send(),
+                )
+                .await?;
+            rules += out.rules().iter().filter(|r| r.is_default() != Some(true)).count();
+        }
+        if rules > 0 {
+            plan.push(Some(Change::new(
+                Kind::LoadBalancer,
+                &name,
+                Action::Keep(format!("{rules} listener rule(s) still route to services")),
+            )));
+            continue;
+        }
+        plan.push(Some(Change::new(Kind::LoadBalancer, &name, Action::Delete)));
+        if act {
+            match aws
+                .call(
+                    "elbv2",
+                    "DeleteLoadBalancer",
+                    aws.elb.delete_load_balancer().load_balancer_arn(&arn).send(),
+                )
+                .await
+            {
+                Err(e) if !e.is_not_found() => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    let clusters = aws
+        .call(
+            "ecs",
+            "DescribeClusters",
+            aws.ecs
+                .describe_clusters()
+                .clusters(&spec.cluster.name)
+                .include(ClusterField::Tags)
+                .send(),
+        )
+        .await?;
+    if let Some(cluster) = clusters.clusters().iter().find(|c| c.status() == Some("ACTIVE")) {
+        let name = &spec.cluster.name;
+        if !owned_by(&tags::from_ecs(cluster.tags()), account, cluster_id) {
+            plan.push(Some(Change::new(
+                Kind::Cluster,
+                name,
+                Action::Keep("not created by this installation".into()),
+            )));
+        } else if let Some(running) = services_on(aws, name).await?.filter(|n| *n > 0) {
+            plan.push(Some(Change::new(
+                Kind::Cluster,
+                name,
+                Action::Keep(format!("{running} service(s) still run on it")),
+            )));
+        } else {
+            plan.push(Some(Change::new(Kind::Cluster, name, Action::Delete)));
+            if act {
+                match aws
+                    .call("ecs", "DeleteCluster", aws.ecs.delete_cluster().cluster(name).send())
+                    .await
+                {
+                    Err(e) if !e.is_not_found() => return Err(e),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Services still on the cluster (ACTIVE or DRAINING). `activeServicesCount` is not reliable
+/// everywhere and some listings keep deleted services, so each is described.
+async fn services_on(aws: &Aws, cluster: &str) -> Result<Option<usize>, AwsError> {
+    let listed = match aws
+        .call("ecs", "ListServices", aws.ecs.list_services().cluster(cluster).send())
+        .await
+    {
+        Ok(out) => out.service_arns().to_vec(),
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut running = 0;
+    for chunk in listed.chunks(10) {
+        let out = aws
+            .call(
+                "ecs",
+                "DescribeServices",
+                aws.ecs
+                    .describe_services()
+                    .cluster(cluster)
+                    .set_services(Some(chunk.to_vec()))
+                    .send(),
+            )
+            .await?;
+        running += out.services().iter().filter(|s| s.status() != Some("INACTIVE")).count();
+    }
+    Ok(Some(running))
+}
