@@ -504,3 +504,69 @@ async fn moving_to_another_load_balancer_removes_the_rule_from_the_old_listener(
     );
     assert!(w.plan(&moved).await.iter().all(|(_, p)| p.is_empty()), "settled");
 }
+
+#[tokio::test]
+async fn an_existing_listener_we_do_not_own_gets_our_rule_and_nothing_else_changes() {
+    let w = World::new("existing");
+    let account = w.manifests("").accounts.into_values().next().unwrap();
+    let lb = w
+        .aws
+        .elb
+        .create_load_balancer()
+        .name(format!("platform-{}", &w.account[..12]))
+        .set_subnets(Some(account.spec.network.subnet_ids.clone()))
+        .send()
+        .await
+        .unwrap();
+    let lb_arn = lb.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    let not_found = aws_sdk_elasticloadbalancingv2::types::Action::builder()
+        .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::FixedResponse)
+        .fixed_response_config(
+            aws_sdk_elasticloadbalancingv2::types::FixedResponseActionConfig::builder()
+                .status_code("404")
+                .build(),
+        )
+        .build();
+    let listener = w
+        .aws
+        .elb
+        .create_listener()
+        .load_balancer_arn(&lb_arn)
+        .port(80)
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .default_actions(not_found)
+        .send()
+        .await
+        .unwrap();
+    let listener_arn = listener.listeners()[0].listener_arn().unwrap().to_string();
+    let account_yaml = w.account_yaml.replace(
+        "    - name: public\n      scheme: InternetFacing\n",
+        &format!("    - name: public\n      existing: {{ listenerArn: \"{listener_arn}\" }}\n      scheme: InternetFacing\n"),
+    );
+    let yaml = WEB.replace("name: ACCOUNT", &format!("name: {}", w.account));
+    let mut m = oneshot::Manifests::default();
+    oneshot::parse_into(&mut m, &account_yaml).unwrap();
+    oneshot::parse_into(
+        &mut m,
+        &yaml.replace("namespace: shop", &format!("namespace: {}", w.namespace)),
+    )
+    .unwrap();
+    let prepared = oneshot::prepare(&m, &w.cluster_id).unwrap();
+    oneshot::apply(&m, &prepared, &w.sessions()).await.unwrap();
+    let rules = w.aws.elb.describe_rules().listener_arn(&listener_arn).send().await.unwrap();
+    assert_eq!(
+        rules.rules().iter().filter(|r| r.is_default() != Some(true)).count(),
+        1,
+        "our rule is on the existing listener"
+    );
+    assert!(
+        !w.inventory().await.iter().any(|(k, _)| k == "LoadBalancer"),
+        "no load balancer of ours was created"
+    );
+    oneshot::delete(&m, &w.sessions(), &w.cluster_id, false).await.unwrap();
+    let rules = w.aws.elb.describe_rules().listener_arn(&listener_arn).send().await.unwrap();
+    assert_eq!(rules.rules().len(), 1, "only the listener's default rule is left");
+    let still =
+        w.aws.elb.describe_load_balancers().load_balancer_arns(&lb_arn).send().await.unwrap();
+    assert_eq!(still.load_balancers().len(), 1, "the platform's load balancer is untouched");
+}
