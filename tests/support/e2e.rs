@@ -215,24 +215,25 @@ impl Operator {
     pub fn start(kube: &Kube, world: &World, extra: &[&str]) -> Operator {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_byoc"));
-        cmd.arg("controller")
-            .arg("--namespaces")
-            .arg(kube.namespaces.join(","))
-            .arg("--account-selector")
-            .arg(format!("byoc.dev/e2e={}", world.account))
-            .arg("--cluster-id")
-            .arg(&world.cluster_id)
-            .arg("--aws-endpoint")
-            .arg(super::moto::endpoint())
-            .arg("--health-addr")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--resync-interval")
-            .arg("3s")
-            .arg("--waiting-interval")
-            .arg("1s")
-            .arg("--log-format")
-            .arg("text")
-            .args(extra)
+        let selector = format!("byoc.dev/e2e={}", world.account);
+        let health = format!("127.0.0.1:{port}");
+        let endpoint = super::moto::endpoint();
+        let defaults = [
+            ("--namespaces", kube.namespaces.join(",")),
+            ("--account-selector", selector),
+            ("--cluster-id", world.cluster_id.clone()),
+            ("--aws-endpoint", endpoint),
+            ("--health-addr", health),
+            ("--resync-interval", "3s".to_string()),
+            ("--waiting-interval", "1s".to_string()),
+            ("--log-format", "text".to_string()),
+        ];
+        cmd.arg("controller");
+        // `extra` may override any default flag.
+        for (flag, value) in defaults.iter().filter(|(flag, _)| !extra.contains(flag)) {
+            cmd.arg(flag).arg(value);
+        }
+        cmd.args(extra)
             .env("KUBECONFIG", &kube.kubeconfig)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -265,6 +266,12 @@ impl Operator {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         false
+    }
+
+    /// Resident memory of the process, in KiB (Linux).
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
     }
 
     /// GET on the health server.
