@@ -47,7 +47,7 @@ fn metric(metrics: &str, prefix: &str) -> u64 {
 async fn main() {
     println!(
         "{:>4} {:>12} {:>12} {:>14} {:>16}",
-        "N", "ready (s)", "RSS (MiB)", "reconciles", "AWS calls / 30 s idle"
+        "N", "ready (s)", "RSS (MiB)", "reconciles", "AWS calls / 30 s quiet"
     );
     for n in [10, 50] {
         let w = World::new(&format!("footprint-{n}"));
@@ -74,6 +74,8 @@ async fn main() {
         )
         .await;
         let ready = start.elapsed().as_secs_f64();
+        // Let the reconciles queued during the rollouts (finalizer events, requeues) drain first.
+        tokio::time::sleep(Duration::from_secs(15)).await;
         let before = op.get("/metrics").await.unwrap().1;
         tokio::time::sleep(Duration::from_secs(30)).await;
         let after = op.get("/metrics").await.unwrap().1;

@@ -523,3 +523,20 @@ async fn an_older_service_moving_onto_a_younger_ones_host_takes_the_route_over()
     assert_eq!(rules, 1, "the younger service withdrew its rule");
     kube.cleanup(&[&w.account]).await;
 }
+
+#[tokio::test]
+async fn services_applied_before_their_account_become_ready_without_waiting_for_a_resync() {
+    let w = World::new("e2e-order");
+    let kube = Kube::start("order", 1).await;
+    let ns = kube.namespaces[0].clone();
+    let _op = Operator::start(&kube, &w, &["--resync-interval", "10m"]);
+    for i in 0..3 {
+        kube.apply(&web(&w, &ns, &format!("web-{i}"), &format!("order-{i}.example.com"))).await;
+    }
+    stalled(&kube, &ns, "web-0", "AccountNotReady").await;
+    kube.apply(&account_yaml(&w)).await;
+    for i in 0..3 {
+        ready(&kube, &ns, &format!("web-{i}")).await;
+    }
+    kube.cleanup(&[&w.account]).await;
+}

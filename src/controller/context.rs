@@ -100,6 +100,12 @@ impl Context {
         aws
     }
 
+    /// When to look again at a service stalled on something outside its own spec (its account,
+    /// its namespace's labels, a senior route): six waiting intervals, at most one resync.
+    pub fn stalled_retry(&self) -> Duration {
+        (self.settings.waiting * 6).min(self.settings.resync)
+    }
+
     /// The lock serialising rule changes on one listener (priorities are shared state).
     pub fn listener_lock(&self, listener_arn: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.listener_locks.lock().unwrap_or_else(|e| e.into_inner());

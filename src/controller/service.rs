@@ -84,11 +84,13 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
             let next = status::invalid(generation, &invalid, &previous, &now);
             transition_event(ctx, service, &previous, &next).await;
             write_status(ctx, service, &previous, next).await?;
-            // An invalid spec waits for a change; a missing account is watched and retried.
+            // An invalid spec waits for a change. A missing account or a namespace the account
+            // does not allow can change without this object changing: look again soon (no AWS
+            // call is involved).
             return Ok(Outcome::Stalled(if invalid.reason == reason::INVALID_SPEC {
                 Action::await_change()
             } else {
-                Action::requeue(ctx.settings.resync)
+                Action::requeue(ctx.stalled_retry())
             }));
         }
     };
@@ -102,7 +104,8 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
         withdraw_route(ctx, service, account.as_deref()).await?;
         transition_event(ctx, service, &previous, &next).await;
         write_status(ctx, service, &previous, next).await?;
-        return Ok(Outcome::Stalled(Action::requeue(ctx.settings.resync)));
+        // The senior service may go away at any time.
+        return Ok(Outcome::Stalled(Action::requeue(ctx.stalled_retry())));
     }
     // Validation succeeds only when the account exists; nothing to do otherwise.
     let Some(account) = account else {
