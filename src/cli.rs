@@ -41,7 +41,8 @@ pub enum Command {
         #[arg(long, default_value = "10m", value_parser = parse_duration)]
         timeout: Duration,
     },
-    /// Delete the AWS resources of the services in the files (honouring deletionPolicy).
+    /// Delete the services in the files from AWS (honouring deletionPolicy), then what their
+    /// accounts own and nothing uses any more.
     Delete(OneShot),
 }
 
