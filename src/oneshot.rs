@@ -275,6 +275,7 @@ pub async fn delete(
 ) -> Result<Vec<(String, Plan)>, String> {
     let mut out = Vec::new();
     let cache = ObserveCache::new(ROUND);
+    let mut listeners_by_account: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for service in &m.services {
         let name = &service.spec.account_ref.name;
         let acct = m.accounts.get(name).ok_or_else(|| {
@@ -284,12 +285,17 @@ pub async fn delete(
             )
         })?;
         let aws = session(sessions, name)?;
-        let (state, _) = account::observe(aws, name, &acct.spec, cluster_id)
-            .await
-            .map_err(|e| format!("CloudAccount {name}: {e}"))?;
-        let listeners =
-            state.load_balancers.values().filter_map(|l| l.listener_arn.clone()).collect();
-        let t = teardown(service, acct, listeners, cluster_id);
+        // Each account is observed once, however many of its services the files hold.
+        let listeners = match listeners_by_account.get(name) {
+            Some(listeners) => listeners,
+            None => {
+                let (state, _) = account::observe(aws, name, &acct.spec, cluster_id)
+                    .await
+                    .map_err(|e| format!("CloudAccount {name}: {e}"))?;
+                listeners_by_account.entry(name.clone()).or_insert(state.listener_arns())
+            }
+        };
+        let t = teardown(service, acct, listeners.clone(), cluster_id);
         let label = format!("CloudService {}", t.owner.key());
         let plan = if dry_run {
             resources::plan_delete(aws, &t, &cache).await

@@ -387,11 +387,12 @@ async fn cleanup(service: &CloudService, ctx: &Context) -> Result<Outcome, Error
         return Ok(Outcome::Waiting(Action::requeue(ctx.settings.waiting)));
     };
     let aws = ctx.aws(&account.name_any(), &account.spec.aws).await;
+    // From the status directly: a cluster still missing must not hide the listeners.
     let listeners: Vec<String> = account
         .status
-        .as_ref()
-        .map(|s| s.load_balancers.iter().filter_map(|l| l.listener_arn.clone()).collect())
-        .unwrap_or_default();
+        .iter()
+        .flat_map(|s| s.load_balancers.iter().filter_map(|l| l.listener_arn.clone()))
+        .collect();
     let teardown = crate::oneshot::teardown(service, &account, listeners, &ctx.settings.cluster_id);
     let teardown = resources::Teardown { owner: owner(service, ctx), ..teardown };
     let locks: Vec<_> = teardown.listeners.iter().map(|l| ctx.listener_lock(l)).collect();

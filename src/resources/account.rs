@@ -37,6 +37,13 @@ pub struct LoadBalancerState {
     pub listener_arn: Option<String>,
 }
 
+impl AccountState {
+    /// The ARNs of every listener of the account's load balancers.
+    pub fn listener_arns(&self) -> Vec<String> {
+        self.load_balancers.values().filter_map(|l| l.listener_arn.clone()).collect()
+    }
+}
+
 /// Tags of account-level resources.
 pub fn account_tags(account: &str, spec: &CloudAccountSpec, cluster_id: &str) -> Tags {
     let mut t = spec.tags.clone();

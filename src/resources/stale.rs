@@ -26,11 +26,6 @@ pub struct Stale {
     pub secrets: Vec<String>,
 }
 
-/// The ARNs of every listener of the account.
-pub fn listeners(account: &AccountState) -> Vec<String> {
-    account.load_balancers.values().filter_map(|l| l.listener_arn.clone()).collect()
-}
-
 pub async fn observe(
     aws: &Aws,
     stack: &DesiredStack,
@@ -44,7 +39,7 @@ pub async fn observe(
         .as_ref()
         .and_then(|i| account.load_balancers.get(&i.load_balancer))
         .and_then(|l| l.listener_arn.clone());
-    for listener in listeners(account) {
+    for listener in account.listener_arns() {
         if Some(&listener) == keep_listener.as_ref() {
             continue;
         }
