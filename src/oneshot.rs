@@ -388,20 +388,51 @@ pub async fn wait(
                     .find(|r| r.kind == "TaskDefinition")
                     .map(|r| r.id.clone())
                     .unwrap_or_default();
-                let rollout = resources::rollout::rollout(svc, &td);
+                let previous = status.rollout.clone();
+                let deadline = resources::rollout::Deadline::from_now(
+                    p.stack.service.progress_deadline_seconds,
+                );
+                let known =
+                    resources::rollout::Known { previous: previous.as_ref(), deployment: None };
+                let rollout = resources::rollout::rollout(svc, &td, known, Some(deadline));
                 let line = format!(
-                    "{label}: {:?}, {}/{} running, {} pending",
-                    rollout.state, rollout.running, rollout.desired, rollout.pending
+                    "{label}: {:?}, {}/{} running, {} pending{}",
+                    rollout.state,
+                    rollout.running,
+                    rollout.desired,
+                    rollout.pending,
+                    match rollout.failed_tasks {
+                        0 => String::new(),
+                        n => format!(", {n} failed"),
+                    }
                 );
                 if last.get(label.as_str()) != Some(&line) {
                     progress(&line);
                     last.insert(label.clone(), line);
                 }
                 if rollout.state == RolloutState::Failed {
-                    return Err(format!(
-                        "{label}: the rollout failed: {}",
-                        rollout.message.clone().unwrap_or_default()
-                    ));
+                    // Remember a revision ECS failed (and maybe rolled back), so the next apply
+                    // does not deploy it again; a missed progress deadline is not such a failure.
+                    if let Some(failed) =
+                        resources::rollout::failed_revision(&td, None, Some(svc), known)
+                    {
+                        resources::mark_failed_revision(aws, &td, &failed.message)
+                            .await
+                            .map_err(|e| format!("{label}: {e}"))?;
+                    }
+                    let message = rollout.message.clone().unwrap_or_default();
+                    *status = status::applied(
+                        p.generation,
+                        &resources::Applied {
+                            plan: Plan::default(),
+                            resources: status.resources.clone(),
+                            rollout,
+                            url: status.url.clone(),
+                        },
+                        &status.conditions,
+                        &Time(jiff::Timestamp::now()),
+                    );
+                    return Err(format!("{label}: the rollout failed: {message}"));
                 }
                 let applied = resources::Applied {
                     plan: Plan::default(),

@@ -32,11 +32,15 @@ pub fn applied(
             true,
             reason::ROLLING_OUT,
             format!(
-                "rolling out {}: {}/{} running, {} pending",
+                "rolling out {}: {}/{} running, {} pending{}",
                 r.task_definition.as_deref().unwrap_or("?"),
                 r.running,
                 r.desired,
-                r.pending
+                r.pending,
+                match r.failed_tasks {
+                    0 => String::new(),
+                    n => format!(", {n} failed to start"),
+                }
             ),
         ),
         RolloutState::Failed => (
@@ -44,10 +48,9 @@ pub fn applied(
             false,
             reason::ROLLOUT_FAILED,
             format!(
-                "the deployment of {} failed{}: {}",
+                "rollout of {}: {}",
                 r.task_definition.as_deref().unwrap_or("?"),
-                if r.rolled_back { " and ECS rolled back to the previous revision" } else { "" },
-                r.message.as_deref().unwrap_or("see the ECS service events")
+                r.message.as_deref().unwrap_or("the deployment failed; see the ECS service events")
             ),
         ),
     };

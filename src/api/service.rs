@@ -296,6 +296,16 @@ pub struct Ingress {
     /// Name of the entry in `ports` that receives the traffic.
     #[schemars(length(min = 1, max = 15), regex(pattern = patterns::PORT_NAME))]
     pub port: String,
+    /// Seconds the load balancer keeps sending in-flight requests to a task that is being
+    /// stopped (the target group's deregistration delay). AWS's own default of 300 s would add up
+    /// to five minutes to every rollout and deletion.
+    #[serde(default = "default_deregistration_delay")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub deregistration_delay_seconds: i32,
+}
+
+fn default_deregistration_delay() -> i32 {
+    30
 }
 
 /// CloudWatch Logs settings.
@@ -356,6 +366,13 @@ pub struct Deployment {
     /// Stop a failing deployment and roll back to the last one that worked.
     #[serde(default)]
     pub circuit_breaker: CircuitBreaker,
+    /// Seconds a rollout may take before the service is reported `Stalled` with reason
+    /// `RolloutFailed` (like a Deployment's `progressDeadlineSeconds`). ECS keeps trying, and the
+    /// service turns `Ready` if the rollout completes later. With the circuit breaker off this is
+    /// the only way a crash-looping rollout is reported as failed.
+    #[serde(default = "default_progress_deadline")]
+    #[schemars(range(min = 10, max = 86400))]
+    pub progress_deadline_seconds: i32,
 }
 
 fn default_min_healthy() -> i32 {
@@ -363,6 +380,9 @@ fn default_min_healthy() -> i32 {
 }
 fn default_max_percent() -> i32 {
     200
+}
+fn default_progress_deadline() -> i32 {
+    600
 }
 
 /// ECS deployment circuit breaker.
@@ -389,6 +409,7 @@ impl Default for Deployment {
             minimum_healthy_percent: default_min_healthy(),
             maximum_percent: default_max_percent(),
             circuit_breaker: CircuitBreaker::default(),
+            progress_deadline_seconds: default_progress_deadline(),
         }
     }
 }

@@ -32,7 +32,8 @@ pub struct CloudServiceStatus {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Rollout {
-    /// `InProgress`, `Completed` or `Failed` (after the circuit breaker stopped it).
+    /// `InProgress`, `Completed` or `Failed` (the circuit breaker stopped it, ECS rolled it back,
+    /// or it missed `spec.deployment.progressDeadlineSeconds`).
     pub state: RolloutState,
     /// Tasks running for the current task definition.
     pub running: i32,
@@ -49,6 +50,18 @@ pub struct Rollout {
     /// Whether ECS rolled back to the previous deployment after a failure.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rolled_back: bool,
+    /// Tasks of this deployment that stopped before becoming healthy.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_tasks: i32,
+    /// The ECS deployment id (`ecs-svc/…`) of this rollout, as ECS returned it when the operator
+    /// started it. A rollout is tracked by this id, so a deployment that ECS rolled back and then
+    /// dropped is still known to have failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<String>,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
 }
 
 /// State of an ECS deployment.

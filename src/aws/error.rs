@@ -121,6 +121,17 @@ pub fn categorize(code: &str, message: &str) -> Category {
         | "TooManyActions"
         | "TooManyConditionValues"
         | "TooManyUniqueTargetGroupsPerLoadBalancer" => Category::QuotaExceeded,
+        // Conflicts that clear by themselves ("retried with backoff, never a change for the user"):
+        // another writer took a rule priority (ELB `PriorityInUse`), a target group still in use
+        // right after its rule was deleted (`ResourceInUse`), a service not yet active again
+        // (`ServiceNotActiveException`), a secret name still held by a deletion.
+        "PriorityInUse" | "ResourceInUse" | "ServiceNotActiveException" => Category::Transient,
+        "InvalidRequestException" if message.contains("scheduled for deletion") => {
+            Category::Transient
+        }
+        "InvalidParameterException" if message.to_lowercase().contains("draining") => {
+            Category::Transient
+        }
         "ServerException"
         | "InternalFailure"
         | "InternalError"
@@ -165,6 +176,22 @@ mod tests {
             ("DuplicateTargetGroupName", "", Category::AlreadyExists, "name taken"),
             ("ServiceUnavailable", "", Category::Transient, "AWS hiccup"),
             ("ValidationError", "", Category::Invalid, "bad request"),
+            ("PriorityInUse", "", Category::Transient, "another writer took the priority"),
+            ("ResourceInUse", "", Category::Transient, "target group still attached"),
+            ("ServiceNotActiveException", "", Category::Transient, "service not active yet"),
+            (
+                "InvalidRequestException",
+                "You can't create this secret because a secret with this name is already scheduled for deletion.",
+                Category::Transient,
+                "secret name still held by a deletion",
+            ),
+            ("InvalidRequestException", "bad value", Category::Invalid, "other secret errors"),
+            (
+                "InvalidParameterException",
+                "Unable to Start a service that is still Draining.",
+                Category::Transient,
+                "previous service still draining",
+            ),
         ];
         for (code, message, category, reason) in cases {
             assert_eq!(categorize(code, message), category, "{reason}");

@@ -142,13 +142,19 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
         None => None,
     };
     let result = match resources::observe(&aws, &stack, &state, &ctx.cache).await {
-        Ok(observed) => resources::apply(&aws, &stack, &observed, &state, &ctx.cache).await,
+        Ok(mut observed) => {
+            observed.previous_rollout = previous.rollout.clone();
+            resources::apply(&aws, &stack, &observed, &state, &ctx.cache).await
+        }
         Err(e) => Err(e),
     };
     match result {
         Ok(applied) => {
             let next = status::applied(generation, &applied, &previous.conditions, &now);
-            if !applied.plan.is_empty() {
+            // Marking a revision whose rollout failed is bookkeeping, not drift: the RolloutFailed
+            // transition event tells that story.
+            let changed = applied.plan.changes.iter().any(|c| !resources::is_failure_mark(c));
+            if !applied.plan.is_empty() && changed {
                 let drift = previous.observed_generation == generation && generation.is_some();
                 let created =
                     applied.plan.changes.iter().any(|c| {
@@ -171,10 +177,14 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
                 .await;
             }
             transition_event(ctx, service, &previous, &next).await;
-            let waiting = applied.rollout.state == RolloutState::InProgress;
+            let state = applied.rollout.state;
             write_status(ctx, service, &previous, next).await?;
-            Ok(if waiting {
+            Ok(if state == RolloutState::InProgress {
                 Outcome::Waiting(Action::requeue(ctx.settings.waiting))
+            } else if state == RolloutState::Failed {
+                // Nothing is deployed again, but a rollout past its deadline may still complete,
+                // and a failed deployment may still be rolling back: look again before the resync.
+                Outcome::Stalled(Action::requeue(ctx.stalled_retry()))
             } else {
                 Outcome::Done(Action::requeue(ctx.settings.resync))
             })

@@ -13,6 +13,12 @@ pub mod tag {
     pub const OWNER_UID: &str = "byoc.dev/owner-uid";
     /// Hash of what we registered or stored, to detect real changes without reading AWS defaults.
     pub const SPEC_HASH: &str = "byoc.dev/spec-hash";
+    /// On a task definition revision whose rollout failed: why. Never deployed again.
+    pub const ROLLOUT_FAILED: &str = "byoc.dev/rollout-failed";
+    /// On a task definition revision: the ECS deployment id that rolls it out.
+    pub const DEPLOYMENT: &str = "byoc.dev/deployment";
+    /// On a target group: the deregistration delay we set, so it is not read back every round.
+    pub const DEREGISTRATION_DELAY: &str = "byoc.dev/deregistration-delay";
     /// For account-level resources: the CloudAccount they belong to.
     pub const ACCOUNT: &str = "byoc.dev/account";
 }

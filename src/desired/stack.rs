@@ -125,6 +125,11 @@ pub struct DesiredIngress {
     pub load_balancer: String,
     pub target_group_name: String,
     pub container_port: i32,
+    /// The port the load balancer health-checks, when `healthCheck.port` names another port than
+    /// the traffic port (`None`: the traffic port).
+    pub health_check_port: Option<i32>,
+    /// The target group's deregistration delay, in seconds.
+    pub deregistration_delay: i32,
     pub vpc_id: String,
     pub health: HealthCheck,
     pub hosts: Vec<String>,
@@ -144,6 +149,8 @@ pub struct DesiredEcsService {
     pub circuit_breaker: bool,
     pub rollback: bool,
     pub health_check_grace_seconds: Option<i32>,
+    /// Seconds after which a rollout still in progress is reported as failed.
+    pub progress_deadline_seconds: i32,
 }
 
 /// Builds the desired stack of a validated service.
@@ -192,6 +199,12 @@ pub fn desired_stack(v: &Validated, owner: &Owner) -> DesiredStack {
     let ingress = spec.ingress.as_ref().map(|ing| {
         let port = spec.ports.iter().find(|p| p.name == ing.port).map_or(80, |p| p.container_port);
         let health = spec.health_check.clone().unwrap_or_else(default_health);
+        let health_check_port = health
+            .port
+            .as_ref()
+            .and_then(|name| spec.ports.iter().find(|p| p.name == *name))
+            .map(|p| p.container_port)
+            .filter(|p| *p != port);
         let host = ing.hosts.first().cloned();
         let path = ing
             .paths
@@ -210,6 +223,8 @@ pub fn desired_stack(v: &Validated, owner: &Owner) -> DesiredStack {
             load_balancer: ing.load_balancer.clone(),
             target_group_name: owner.target_group_name(),
             container_port: port,
+            health_check_port,
+            deregistration_delay: ing.deregistration_delay_seconds,
             vpc_id: account.network.vpc_id.clone(),
             health,
             hosts: ing.hosts.clone(),
@@ -253,6 +268,7 @@ pub fn desired_stack(v: &Validated, owner: &Owner) -> DesiredStack {
             health_check_grace_seconds: ingress
                 .as_ref()
                 .map(|_| spec.health_check.as_ref().map_or(60, |h| h.grace_period_seconds)),
+            progress_deadline_seconds: deployment.progress_deadline_seconds,
         },
         ingress,
         retain: v.deletion_policy == crate::api::DeletionPolicy::Retain,

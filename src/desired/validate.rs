@@ -230,6 +230,12 @@ fn check_spec(spec: &CloudServiceSpec) -> Result<(), Invalid> {
                 "a DNS host name such as shop.example.com",
             )?;
         }
+        check_range(
+            "spec.ingress.deregistrationDelaySeconds",
+            ingress.deregistration_delay_seconds,
+            0,
+            3600,
+        )?;
         for (i, path) in ingress.paths.iter().enumerate() {
             check_pattern(
                 &format!("spec.ingress.paths[{i}]"),
@@ -280,6 +286,12 @@ fn check_spec(spec: &CloudServiceSpec) -> Result<(), Invalid> {
     if let Some(d) = &spec.deployment {
         check_range("spec.deployment.minimumHealthyPercent", d.minimum_healthy_percent, 0, 100)?;
         check_range("spec.deployment.maximumPercent", d.maximum_percent, 100, 200)?;
+        check_range(
+            "spec.deployment.progressDeadlineSeconds",
+            d.progress_deadline_seconds,
+            10,
+            86400,
+        )?;
         if d.maximum_percent <= d.minimum_healthy_percent {
             return Err(invalid(
                 "spec.deployment.maximumPercent",

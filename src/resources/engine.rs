@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::{
-    Action, Change, Kind, Plan, Presence,
+    Action, Change, FieldChange, Kind, Plan, Presence,
     account::AccountState,
     cache::ObserveCache,
     log_group::{self, LogGroup},
@@ -69,6 +69,9 @@ pub struct Observed {
     pub service: Presence<EcsService>,
     /// What the service had but no longer asks for.
     pub stale: Stale,
+    /// The rollout the last status recorded (the controller's; `None` in the CLI): how a
+    /// deployment that ECS rolled back and dropped is still known to have failed.
+    pub previous_rollout: Option<Rollout>,
 }
 
 /// Reads every resource of the stack (no writes).
@@ -129,6 +132,7 @@ pub async fn observe(
         task_definition,
         service,
         stale,
+        previous_rollout: None,
     })
 }
 
@@ -196,15 +200,39 @@ pub fn plan(stack: &DesiredStack, o: &Observed) -> Result<Plan, EngineError> {
             plan.push(rule::diff(ing, tg_arn.as_deref(), &o.rules, &stack.owner));
         }
     }
-    let td_change = task_definition::diff(&stack.task_definition, o.task_definition.as_ref());
+    let known_arns: BTreeMap<String, Option<String>> = stack
+        .secrets
+        .iter()
+        .zip(&o.secrets)
+        .map(|(s, obs)| (s.env_name.clone(), obs.ours().map(|x| x.arn.clone())))
+        .collect();
+    let td_change =
+        task_definition::diff(&stack.task_definition, o.task_definition.as_ref(), &known_arns);
     let td_arn = match (&td_change, &o.task_definition) {
         (None, Some(td)) => td.arn.clone(),
         _ => format!("{}:(new revision)", stack.task_definition.family),
     };
     plan.push(td_change);
+    let failed = failed_revision(o, td_arn.as_str());
+    if let Some(f) = failed.as_ref().filter(|f| !f.recorded) {
+        plan.push(Some(Change::new(
+            Kind::TaskDefinition,
+            rollout::revision(&td_arn),
+            Action::Update(vec![FieldChange::new(
+                super::plan::ROLLOUT_FAILED_FIELD,
+                "no",
+                format!("yes, not deployed again until the spec changes ({})", f.message),
+            )]),
+        )));
+    }
+    let deploy = deployable(o, &td_arn, failed.is_some());
+    if failed.is_some() && matches!(o.service, Presence::Missing) {
+        plan.changes.extend(stale::changes(stack, &o.stale));
+        return Ok(plan);
+    }
     let target = Target {
         desired: &stack.service,
-        task_definition: &td_arn,
+        task_definition: &deploy,
         target_group: stack
             .ingress
             .as_ref()
@@ -214,6 +242,39 @@ pub fn plan(stack: &DesiredStack, o: &Observed) -> Result<Plan, EngineError> {
     plan.push(service::diff(&target, tags, &o.service));
     plan.changes.extend(stale::changes(stack, &o.stale));
     Ok(plan)
+}
+
+/// Whether the revision the spec asks for (`td_arn`) failed its rollout, and so is not deployed
+/// again until the spec changes.
+fn failed_revision(o: &Observed, td_arn: &str) -> Option<rollout::FailedRevision> {
+    let td = o.task_definition.as_ref().filter(|td| td.arn == td_arn)?;
+    rollout::failed_revision(
+        &td.arn,
+        td.rollout_failed.as_deref(),
+        o.service.ours().map(|s| &s.raw),
+        known(o, td_arn),
+    )
+}
+
+/// What is known of earlier rollouts of `td_arn`: the last status, the revision's tag.
+fn known<'a>(o: &'a Observed, td_arn: &str) -> rollout::Known<'a> {
+    rollout::Known {
+        previous: o.previous_rollout.as_ref(),
+        deployment: o
+            .task_definition
+            .as_ref()
+            .filter(|td| td.arn == td_arn)
+            .and_then(|td| td.deployment.as_deref()),
+    }
+}
+
+/// The task definition the service should run: the one the spec asks for or, when that revision
+/// failed, the one the service runs now (what ECS rolled back to).
+fn deployable(o: &Observed, td_arn: &str, failed: bool) -> String {
+    match (&o.service, failed) {
+        (Presence::Ours(svc), true) => svc.raw.task_definition().unwrap_or(td_arn).to_string(),
+        _ => td_arn.to_string(),
+    }
 }
 
 /// The outcome of `apply`.
@@ -334,8 +395,10 @@ pub async fn apply(
         ));
         tg_arn = Some(arn);
     }
+    let current_arns: BTreeMap<String, Option<String>> =
+        secret_arns.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
     let td_arn = match (
-        task_definition::diff(&stack.task_definition, o.task_definition.as_ref()),
+        task_definition::diff(&stack.task_definition, o.task_definition.as_ref(), &current_arns),
         &o.task_definition,
     ) {
         (None, Some(td)) => td.arn.clone(),
@@ -344,9 +407,29 @@ pub async fn apply(
             .map_err(EngineError::aws(Kind::TaskDefinition, &stack.task_definition.family))?,
     };
     resources.push(ready(Kind::TaskDefinition, &td_arn));
+    let failed = failed_revision(o, &td_arn);
+    if let Some(f) = failed.as_ref().filter(|f| !f.recorded) {
+        task_definition::mark_failed(aws, &td_arn, &f.message)
+            .await
+            .map_err(EngineError::aws(Kind::TaskDefinition, &td_arn))?;
+    }
+    let known = known(o, &td_arn);
+    let service_raw = o.service.ours().map(|s| &s.raw);
+    if let Some(f) = &failed
+        && service_raw.is_none()
+    {
+        // Creating the service would only launch the failing revision again.
+        if o.stale != Stale::default() {
+            stale::remove(aws, stack, &o.stale, cache).await?;
+        }
+        let rollout = rollout::failed_rollout(None, &td_arn, f, known);
+        let url = stack.ingress.as_ref().map(|ing| url(ing, account));
+        return Ok(Applied { plan, resources, rollout, url });
+    }
+    let deploy = deployable(o, &td_arn, failed.is_some());
     let target = Target {
         desired: &stack.service,
-        task_definition: &td_arn,
+        task_definition: &deploy,
         target_group: tg_arn.as_deref(),
         container_port: stack.ingress.as_ref().map(|i| i.container_port),
     };
@@ -365,7 +448,25 @@ pub async fn apply(
     if o.stale != Stale::default() {
         stale::remove(aws, stack, &o.stale, cache).await?;
     }
-    let rollout = rollout::rollout(&service_now, &td_arn);
+    let rollout = match &failed {
+        Some(f) => rollout::failed_rollout(Some(&service_now), &td_arn, f, known),
+        None => rollout::rollout(
+            &service_now,
+            &td_arn,
+            known,
+            Some(rollout::Deadline::from_now(stack.service.progress_deadline_seconds)),
+        ),
+    };
+    // The deployment that rolls out this revision, recorded on the revision once ECS named it.
+    if failed.is_none()
+        && let Some(id) = rollout.deployment_id.as_deref()
+        && known.deployment != Some(id)
+        && service_now.task_definition() == Some(td_arn.as_str())
+    {
+        task_definition::record_deployment(aws, &td_arn, id)
+            .await
+            .map_err(EngineError::aws(Kind::TaskDefinition, &td_arn))?;
+    }
     let mut svc_status =
         ready(Kind::EcsService, service_now.service_arn().unwrap_or(&stack.service.name));
     if rollout.state != crate::api::RolloutState::Completed {

@@ -21,7 +21,8 @@ mod teardown;
 
 pub use cache::ObserveCache;
 pub use engine::{Applied, EngineError, Observed, apply, failed, observe, plan};
-pub use plan::{Action, Change, FieldChange, Kind, Plan};
+pub use plan::{Action, Change, FieldChange, Kind, Plan, is_failure_mark};
+pub use task_definition::mark_failed as mark_failed_revision;
 pub use teardown::{Teardown, delete, plan_delete, withdraw_rules};
 
 /// What observation found under a name.

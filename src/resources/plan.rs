@@ -104,6 +104,14 @@ impl Plan {
     }
 }
 
+/// The field of the change that marks a task definition revision whose rollout failed.
+pub const ROLLOUT_FAILED_FIELD: &str = "rolloutFailed";
+
+/// Whether `change` only marks a revision whose rollout failed.
+pub fn is_failure_mark(change: &Change) -> bool {
+    matches!(&change.action, Action::Update(f) if f.len() == 1 && f[0].field == ROLLOUT_FAILED_FIELD)
+}
+
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.action {

@@ -1,46 +1,156 @@
 //! The truth about an ECS rollout, from a `DescribeServices` shape. Pure, so every state ECS can
-//! report is unit-tested without an emulator whose deployments never progress.
+//! report is unit-tested without an emulator.
+//!
+//! How ECS reports a rollout (Amazon ECS API Reference, `Deployment` and `DeploymentCircuitBreaker`;
+//! Developer Guide, "How the Amazon ECS deployment circuit breaker detects failures"):
+//! - each deployment has an id (`ecs-svc/…`), a status (`PRIMARY` for the newest, `ACTIVE` for
+//!   older ones still running tasks) and, for the rolling update controller, a `rolloutState`
+//!   (`IN_PROGRESS`, `COMPLETED`, `FAILED`) with a `rolloutStateReason`;
+//! - `rolloutState` becomes `FAILED` only when the circuit breaker is on, once `failedTasks`
+//!   reaches its threshold (0.5 × desired count, at least 3, at most 200);
+//! - with rollback on, ECS then starts a deployment of the last completed revision, which becomes
+//!   `PRIMARY` and the service's `taskDefinition`; once that rollback completes, the `FAILED`
+//!   deployment is no longer listed at all.
+//!
+//! The last point is why a rollout is tracked by the deployment id ECS returned when the operator
+//! started it (kept in the status, and on the revision's `byoc.dev/deployment` tag so it survives
+//! a lost status and serves the CLI): a deployment that is gone while the service runs another
+//! revision was rolled back, when the last status saw it unfinished or the service's events (the
+//! last 100 ECS keeps) say it failed.
 
-use aws_sdk_ecs::types::{DeploymentRolloutState, Service};
+use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service};
 
 use crate::api::{Rollout, RolloutState};
 
+/// What the operator knows of earlier rollouts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Known<'a> {
+    /// The rollout the last status recorded (the controller's; none in the CLI).
+    pub previous: Option<&'a Rollout>,
+    /// The deployment id recorded on the task definition revision when it was deployed.
+    pub deployment: Option<&'a str>,
+}
+
+/// A progress deadline: a rollout still in progress this long after its deployment was created
+/// is reported as failed (ECS keeps trying).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Deadline {
+    pub seconds: i32,
+    /// Now, in seconds since the Unix epoch.
+    pub now: f64,
+}
+
+impl Deadline {
+    pub fn from_now(seconds: i32) -> Deadline {
+        Deadline { seconds, now: jiff::Timestamp::now().as_millisecond() as f64 / 1000.0 }
+    }
+}
+
+/// `family:revision` of a task definition ARN.
+pub fn revision(task_definition: &str) -> &str {
+    task_definition.rsplit('/').next().unwrap_or(task_definition)
+}
+
+impl<'a> Known<'a> {
+    /// The last status's rollout, if it was of `task_definition`.
+    fn previous_of(&self, task_definition: &str) -> Option<&'a Rollout> {
+        self.previous.filter(|p| p.task_definition.as_deref() == Some(revision(task_definition)))
+    }
+
+    /// The deployment id tracked for `task_definition`.
+    fn tracked_id(&self, task_definition: &str) -> Option<&'a str> {
+        self.previous_of(task_definition)
+            .and_then(|p| p.deployment_id.as_deref())
+            .or(self.deployment)
+    }
+
+    /// Whether the tracked deployment `id`, no longer listed, was rolled back rather than
+    /// completed and replaced out of band.
+    fn rolled_back(&self, service: &Service, task_definition: &str, id: &str) -> bool {
+        if service.deployments().iter().any(|d| d.id() == Some(id)) {
+            return false;
+        }
+        let unfinished = self.previous_of(task_definition).is_some_and(|p| {
+            p.deployment_id.as_deref() == Some(id) && p.state != RolloutState::Completed
+        });
+        // ECS: "(service web) (deployment ecs-svc/…) deployment failed: tasks failed to start."
+        let failed_event =
+            service.events().iter().filter_map(|e| e.message()).any(|m| {
+                m.contains(&format!("(deployment {id})")) && m.contains("deployment failed")
+            });
+        unfinished || failed_event
+    }
+}
+
+/// The deployment running `task_definition`: the tracked one if it is still listed, else the
+/// newest one with that task definition.
+fn ours<'a>(
+    service: &'a Service,
+    task_definition: &str,
+    tracked: Option<&str>,
+) -> Option<&'a Deployment> {
+    let deployments = service.deployments();
+    if let Some(d) = tracked.and_then(|id| deployments.iter().find(|d| d.id() == Some(id))) {
+        return Some(d);
+    }
+    deployments.iter().filter(|d| d.task_definition() == Some(task_definition)).max_by(|a, b| {
+        let created = |d: &Deployment| d.created_at().map(|t| t.as_secs_f64()).unwrap_or(0.0);
+        (a.status() == Some("PRIMARY"))
+            .cmp(&(b.status() == Some("PRIMARY")))
+            .then(created(a).total_cmp(&created(b)))
+    })
+}
+
 /// The rollout of `task_definition` (the ARN we want running) on `service`.
-pub fn rollout(service: &Service, task_definition: &str) -> Rollout {
-    let primary = service.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
-    let ours = service.deployments().iter().find(|d| d.task_definition() == Some(task_definition));
-    let revision = task_definition.rsplit('/').next().map(str::to_string);
-    let Some(primary) = primary else {
-        return Rollout {
-            state: RolloutState::InProgress,
-            desired: service.desired_count(),
-            task_definition: revision,
-            message: Some("no deployment yet".into()),
-            ..Default::default()
-        };
+pub fn rollout(
+    service: &Service,
+    task_definition: &str,
+    known: Known<'_>,
+    deadline: Option<Deadline>,
+) -> Rollout {
+    let tracked = known.tracked_id(task_definition);
+    let base = Rollout {
+        desired: service.desired_count(),
+        task_definition: Some(revision(task_definition).to_string()),
+        deployment_id: tracked.map(str::to_string),
+        ..Default::default()
     };
+    let primary = service.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
+    let Some(primary) = primary else {
+        return Rollout { message: Some("no deployment yet".into()), ..base };
+    };
+    let ours = ours(service, task_definition, tracked);
     let primary_is_ours = primary.task_definition() == Some(task_definition);
     // Our deployment failed: the circuit breaker stopped it, and with rollback ECS made the
     // previous task definition PRIMARY again.
     if let Some(d) = ours.filter(|d| d.rollout_state() == Some(&DeploymentRolloutState::Failed)) {
+        let rolled_back = !primary_is_ours;
         return Rollout {
             state: RolloutState::Failed,
             running: d.running_count(),
             desired: d.desired_count(),
             pending: d.pending_count(),
-            task_definition: revision,
-            message: d.rollout_state_reason().map(str::to_string),
-            rolled_back: !primary_is_ours,
+            failed_tasks: d.failed_tasks(),
+            deployment_id: d.id().map(str::to_string),
+            message: Some(failure_message(d.id(), d.rollout_state_reason(), rolled_back)),
+            rolled_back,
+            ..base
         };
     }
     if !primary_is_ours {
-        return Rollout {
-            state: RolloutState::InProgress,
-            desired: service.desired_count(),
-            task_definition: revision,
-            message: Some("waiting for ECS to start the deployment".into()),
-            ..Default::default()
-        };
+        // The deployment we started is gone and the service runs another revision: ECS rolled it
+        // back and dropped it. A deployment that had completed and was replaced out of band is
+        // drift instead, and is corrected.
+        if tracked.is_some_and(|id| known.rolled_back(service, task_definition, id)) {
+            return Rollout {
+                state: RolloutState::Failed,
+                rolled_back: true,
+                failed_tasks: known.previous_of(task_definition).map_or(0, |p| p.failed_tasks),
+                message: Some(failure_message(tracked, None, true)),
+                ..base
+            };
+        }
+        return Rollout { message: Some("waiting for ECS to start the deployment".into()), ..base };
     }
     let single = service.deployments().len() == 1;
     let done = match primary.rollout_state() {
@@ -58,21 +168,112 @@ pub fn rollout(service: &Service, task_definition: &str) -> Rollout {
         (primary.running_count(), primary.pending_count())
     };
     let desired = service.desired_count();
-    let counts_ok = running == desired && pending == 0;
-    Rollout {
-        state: if done && counts_ok { RolloutState::Completed } else { RolloutState::InProgress },
+    let completed = done && running == desired && pending == 0;
+    let mut rollout = Rollout {
+        state: if completed { RolloutState::Completed } else { RolloutState::InProgress },
         running,
         desired,
         pending,
-        task_definition: revision,
+        failed_tasks: primary.failed_tasks(),
+        deployment_id: primary.id().map(str::to_string),
         message: primary.rollout_state_reason().map(str::to_string),
-        rolled_back: false,
+        ..base
+    };
+    if let (false, Some(deadline), Some(created)) = (completed, deadline, primary.created_at()) {
+        let age = deadline.now - created.as_secs_f64();
+        if age > f64::from(deadline.seconds) {
+            rollout.state = RolloutState::Failed;
+            rollout.message = Some(format!(
+                "the deployment {} did not complete within progressDeadlineSeconds ({}s): {}/{} tasks running, {} failed to start; ECS keeps trying, see the service's ECS events and the task logs",
+                primary.id().unwrap_or("?"),
+                deadline.seconds,
+                running,
+                desired,
+                primary.failed_tasks()
+            ));
+        }
     }
+    rollout
+}
+
+fn failure_message(id: Option<&str>, reason: Option<&str>, rolled_back: bool) -> String {
+    format!(
+        "the deployment {} failed{}: {}; it is not deployed again until the spec changes",
+        id.unwrap_or("?"),
+        if rolled_back { " and ECS rolled back to the previous revision" } else { "" },
+        reason.unwrap_or("see the service's ECS events and the task logs")
+    )
+}
+
+/// Why a task definition revision must not be deployed again: ECS's circuit breaker failed its
+/// deployment (seen now, or recorded earlier on the revision's `byoc.dev/rollout-failed` tag).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedRevision {
+    /// What to tell the user (and what the tag records).
+    pub message: String,
+    /// Whether the revision already carries the tag.
+    pub recorded: bool,
+}
+
+/// Whether `task_definition` failed its rollout and must not be deployed again. `recorded` is the
+/// value of its `byoc.dev/rollout-failed` tag, if any.
+pub fn failed_revision(
+    task_definition: &str,
+    recorded: Option<&str>,
+    service: Option<&Service>,
+    known: Known<'_>,
+) -> Option<FailedRevision> {
+    if let Some(message) = recorded {
+        return Some(FailedRevision { message: message.to_string(), recorded: true });
+    }
+    let seen = rollout(service?, task_definition, known, None);
+    (seen.state == RolloutState::Failed)
+        .then(|| FailedRevision { message: seen.message.unwrap_or_default(), recorded: false })
+}
+
+/// The rollout reported for a revision that failed: the service keeps running what ECS rolled
+/// back to, and nothing is deployed until the spec changes.
+pub fn failed_rollout(
+    service: Option<&Service>,
+    task_definition: &str,
+    failed: &FailedRevision,
+    known: Known<'_>,
+) -> Rollout {
+    let seen = service.map(|s| rollout(s, task_definition, known, None));
+    let running_ours = service.and_then(|s| s.task_definition()) == Some(task_definition);
+    Rollout {
+        state: RolloutState::Failed,
+        running: service.map_or(0, |s| s.running_count()),
+        desired: service.map_or(0, |s| s.desired_count()),
+        pending: service.map_or(0, |s| s.pending_count()),
+        task_definition: Some(revision(task_definition).to_string()),
+        message: Some(failed.message.clone()),
+        rolled_back: !running_ours,
+        failed_tasks: seen
+            .as_ref()
+            .map(|r| r.failed_tasks)
+            .filter(|n| *n > 0)
+            .or(known.previous_of(task_definition).map(|p| p.failed_tasks))
+            .unwrap_or(0),
+        deployment_id: seen
+            .and_then(|r| r.deployment_id)
+            .or_else(|| known.tracked_id(task_definition).map(str::to_string)),
+    }
+}
+
+/// A tag value AWS accepts (letters, digits, spaces and `+ - = . _ : / @`, at most 256
+/// characters; "Tagging your Amazon ECS resources", tag restrictions) holding `text`.
+pub fn tag_value(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_alphanumeric() || " +-=._:/@".contains(c) { c } else { ' ' })
+        .take(256)
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use aws_sdk_ecs::types::Deployment;
+    use aws_smithy_types::DateTime;
 
     use super::*;
 
@@ -80,28 +281,31 @@ mod tests {
     const OLD: &str = "arn:aws:ecs:eu-west-1:123456789012:task-definition/default-web-1a2b3c:1";
 
     fn deployment(
+        id: &str,
         status: &str,
         td: &str,
         state: Option<DeploymentRolloutState>,
-        running: i32,
-        desired: i32,
-        pending: i32,
+        (running, desired, pending, failed): (i32, i32, i32, i32),
     ) -> Deployment {
         Deployment::builder()
+            .id(id)
             .status(status)
             .task_definition(td)
             .set_rollout_state(state)
             .running_count(running)
             .desired_count(desired)
             .pending_count(pending)
-            .rollout_state_reason("ECS deployment reason")
+            .failed_tasks(failed)
+            .created_at(DateTime::from_secs(1_000))
+            .rollout_state_reason("ECS deployment circuit breaker: tasks failed to start.")
             .build()
     }
 
-    fn service(deployments: Vec<Deployment>) -> Service {
+    fn service(current: &str, deployments: Vec<Deployment>) -> Service {
         let running = deployments.iter().map(|d| d.running_count()).sum();
         let pending = deployments.iter().map(|d| d.pending_count()).sum();
         Service::builder()
+            .task_definition(current)
             .desired_count(2)
             .running_count(running)
             .pending_count(pending)
@@ -109,62 +313,185 @@ mod tests {
             .build()
     }
 
+    fn tracked(id: &str, state: RolloutState) -> Rollout {
+        Rollout {
+            state,
+            task_definition: Some(revision(NEW).into()),
+            deployment_id: Some(id.into()),
+            ..Default::default()
+        }
+    }
+
+    fn known(previous: Option<&Rollout>) -> Known<'_> {
+        Known { previous, deployment: None }
+    }
+
+    use DeploymentRolloutState::{Completed as Done, Failed, InProgress as Running};
+
     #[test]
     fn rollout_states_from_realistic_describe_services_shapes() {
         let cases = [
             (
                 "new deployment starting next to the old one",
-                vec![
-                    deployment("PRIMARY", NEW, Some(DeploymentRolloutState::InProgress), 0, 2, 2),
-                    deployment("ACTIVE", OLD, Some(DeploymentRolloutState::Completed), 2, 2, 0),
-                ],
+                service(
+                    NEW,
+                    vec![
+                        deployment("ecs-svc/2", "PRIMARY", NEW, Some(Running), (0, 2, 2, 0)),
+                        deployment("ecs-svc/1", "ACTIVE", OLD, Some(Done), (2, 2, 0, 0)),
+                    ],
+                ),
+                None,
                 RolloutState::InProgress,
                 false,
             ),
             (
                 "completed with every task running",
-                vec![deployment("PRIMARY", NEW, Some(DeploymentRolloutState::Completed), 2, 2, 0)],
+                service(
+                    NEW,
+                    vec![deployment("ecs-svc/2", "PRIMARY", NEW, Some(Done), (2, 2, 0, 0))],
+                ),
+                None,
                 RolloutState::Completed,
                 false,
             ),
             (
                 "completed state but a task still pending",
-                vec![deployment("PRIMARY", NEW, Some(DeploymentRolloutState::Completed), 1, 2, 1)],
+                service(
+                    NEW,
+                    vec![deployment("ecs-svc/2", "PRIMARY", NEW, Some(Done), (1, 2, 1, 0))],
+                ),
+                None,
                 RolloutState::InProgress,
                 false,
             ),
             (
-                "circuit breaker rolled back to the old revision",
-                vec![
-                    deployment("PRIMARY", OLD, Some(DeploymentRolloutState::InProgress), 2, 2, 0),
-                    deployment("ACTIVE", NEW, Some(DeploymentRolloutState::Failed), 0, 2, 0),
-                ],
+                "circuit breaker rolled back to the old revision, failed deployment still listed",
+                service(
+                    OLD,
+                    vec![
+                        deployment("ecs-svc/3", "PRIMARY", OLD, Some(Running), (2, 2, 0, 0)),
+                        deployment("ecs-svc/2", "ACTIVE", NEW, Some(Failed), (0, 2, 0, 3)),
+                    ],
+                ),
+                None,
                 RolloutState::Failed,
                 true,
             ),
             (
+                "rollback completed and ECS dropped the failed deployment we tracked",
+                service(
+                    OLD,
+                    vec![deployment("ecs-svc/3", "PRIMARY", OLD, Some(Done), (2, 2, 0, 0))],
+                ),
+                Some(tracked("ecs-svc/2", RolloutState::InProgress)),
+                RolloutState::Failed,
+                true,
+            ),
+            (
+                "a completed deployment replaced out of band is drift, not a failure",
+                service(
+                    OLD,
+                    vec![deployment("ecs-svc/3", "PRIMARY", OLD, Some(Done), (2, 2, 0, 0))],
+                ),
+                Some(tracked("ecs-svc/2", RolloutState::Completed)),
+                RolloutState::InProgress,
+                false,
+            ),
+            (
                 "circuit breaker stopped without rollback",
-                vec![deployment("PRIMARY", NEW, Some(DeploymentRolloutState::Failed), 0, 2, 0)],
+                service(
+                    NEW,
+                    vec![deployment("ecs-svc/2", "PRIMARY", NEW, Some(Failed), (0, 2, 0, 3))],
+                ),
+                None,
                 RolloutState::Failed,
                 false,
             ),
             (
                 "update not yet picked up by ECS",
-                vec![deployment("PRIMARY", OLD, Some(DeploymentRolloutState::Completed), 2, 2, 0)],
+                service(
+                    OLD,
+                    vec![deployment("ecs-svc/1", "PRIMARY", OLD, Some(Done), (2, 2, 0, 0))],
+                ),
+                None,
                 RolloutState::InProgress,
                 false,
             ),
             (
                 "no circuit breaker: steady single deployment",
-                vec![deployment("PRIMARY", NEW, None, 2, 2, 0)],
+                service(NEW, vec![deployment("ecs-svc/2", "PRIMARY", NEW, None, (2, 2, 0, 0))]),
+                None,
                 RolloutState::Completed,
                 false,
             ),
         ];
-        for (reason, deployments, state, rolled_back) in cases {
-            let r = rollout(&service(deployments), NEW);
+        for (reason, svc, previous, state, rolled_back) in cases {
+            let r = rollout(&svc, NEW, known(previous.as_ref()), None);
             assert_eq!(r.state, state, "{reason}");
             assert_eq!(r.rolled_back, rolled_back, "{reason}");
         }
+    }
+
+    #[test]
+    fn the_tracked_deployment_wins_over_an_older_one_with_the_same_task_definition() {
+        // A network-only update starts a deployment with the same task definition; an older
+        // FAILED one with that revision must not be picked.
+        let svc = service(
+            NEW,
+            vec![
+                deployment("ecs-svc/5", "PRIMARY", NEW, Some(Running), (1, 2, 1, 0)),
+                deployment("ecs-svc/2", "ACTIVE", NEW, Some(Failed), (0, 2, 0, 3)),
+            ],
+        );
+        let previous = tracked("ecs-svc/5", RolloutState::InProgress);
+        let r = rollout(&svc, NEW, known(Some(&previous)), None);
+        assert_eq!(r.state, RolloutState::InProgress);
+        assert_eq!(r.deployment_id.as_deref(), Some("ecs-svc/5"));
+    }
+
+    #[test]
+    fn a_crash_looping_rollout_without_circuit_breaker_fails_at_the_progress_deadline() {
+        let svc = service(
+            NEW,
+            vec![
+                deployment("ecs-svc/2", "PRIMARY", NEW, None, (0, 2, 2, 7)),
+                deployment("ecs-svc/1", "ACTIVE", OLD, None, (2, 2, 0, 0)),
+            ],
+        );
+        let before =
+            rollout(&svc, NEW, Known::default(), Some(Deadline { seconds: 600, now: 1_500.0 }));
+        assert_eq!(before.state, RolloutState::InProgress);
+        assert_eq!(before.failed_tasks, 7, "failed tasks are reported while it runs");
+        let after =
+            rollout(&svc, NEW, Known::default(), Some(Deadline { seconds: 600, now: 1_700.0 }));
+        assert_eq!(after.state, RolloutState::Failed);
+        let message = after.message.unwrap();
+        assert!(message.contains("600s") && message.contains("7 failed"), "{message}");
+    }
+
+    #[test]
+    fn a_failed_revision_is_recognised_from_its_tag_from_ecs_or_from_the_tracked_id() {
+        let rolled_back =
+            service(OLD, vec![deployment("ecs-svc/3", "PRIMARY", OLD, Some(Done), (2, 2, 0, 0))]);
+        let recorded =
+            failed_revision(NEW, Some("failed before"), Some(&rolled_back), Known::default());
+        assert_eq!(
+            recorded,
+            Some(FailedRevision { message: "failed before".into(), recorded: true })
+        );
+        let unknown = failed_revision(NEW, None, Some(&rolled_back), Known::default());
+        assert_eq!(unknown, None, "never deployed as far as we know: deploy it");
+        let previous = tracked("ecs-svc/2", RolloutState::InProgress);
+        let by_id = failed_revision(NEW, None, Some(&rolled_back), known(Some(&previous))).unwrap();
+        assert!(!by_id.recorded);
+        assert!(by_id.message.contains("ecs-svc/2") && by_id.message.contains("rolled back"));
+        let rollout = failed_rollout(Some(&rolled_back), NEW, &by_id, Known::default());
+        assert_eq!((rollout.state, rollout.rolled_back), (RolloutState::Failed, true));
+    }
+
+    #[test]
+    fn tag_values_keep_only_characters_aws_accepts() {
+        assert_eq!(tag_value("a, b (c)!"), "a  b  c  ");
+        assert_eq!(tag_value(&"x".repeat(300)).len(), 256);
     }
 }

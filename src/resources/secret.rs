@@ -1,6 +1,13 @@
 //! Secrets Manager secret holding one env var's value from a Kubernetes Secret: observe by name,
 //! diff by a hash tag (the value itself is never read back or logged), create or update.
 //! `diff` is pure; `observe` and `act` call Secrets Manager through `Aws::call`.
+//!
+//! A secret of ours that is scheduled for deletion (deleted with a recovery window, e.g. out of
+//! band) keeps its name until the window ends ("DeleteSecret", Secrets Manager API Reference):
+//! it is restored with `RestoreSecret` and then brought up to date, rather than re-created. A
+//! name freed by a force delete may stay taken for a short while ("if you delete a secret and then
+//! immediately create a secret with the same name, use appropriate back off and retry"): that
+//! `CreateSecret` error is transient (`aws::categorize`) and retried with backoff.
 
 use super::{
     Action, Change, FieldChange, Kind, Presence,
@@ -14,6 +21,8 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Secret {
     pub arn: String,
+    /// Deleted with a recovery window; restored before use.
+    pub scheduled_for_deletion: bool,
     pub tags: Tags,
 }
 
@@ -29,14 +38,15 @@ pub async fn observe(aws: &Aws, name: &str, owner: &Owner) -> Result<Presence<Se
         Err(e) if e.is_not_found() => return Ok(Presence::Missing),
         other => other?,
     };
-    if out.deleted_date().is_some() {
-        return Ok(Presence::Missing);
-    }
     let tags = tags::from_secrets(out.tags());
     if !owner.owns(&tags) {
         return Ok(Presence::Foreign(name.to_string()));
     }
-    Ok(Presence::Ours(Secret { arn: out.arn().unwrap_or_default().to_string(), tags }))
+    Ok(Presence::Ours(Secret {
+        arn: out.arn().unwrap_or_default().to_string(),
+        scheduled_for_deletion: out.deleted_date().is_some(),
+        tags,
+    }))
 }
 
 fn with_hash(desired: &DesiredSecret, tags: &Tags) -> Tags {
@@ -49,6 +59,9 @@ pub fn diff(desired: &DesiredSecret, tags: &Tags, observed: &Presence<Secret>) -
     let action = match observed {
         Presence::Missing => Action::Create,
         Presence::Foreign(_) => return None,
+        Presence::Ours(secret) if secret.scheduled_for_deletion => {
+            Action::Update(vec![FieldChange::new("state", "scheduled for deletion", "restored")])
+        }
         Presence::Ours(secret) => {
             if secret.tags.get(tag::SPEC_HASH) != Some(&desired.value_hash) {
                 Action::Update(vec![FieldChange::new("value", "(old value)", "(new value)")])
@@ -87,6 +100,14 @@ pub async fn act(
             Ok(out.arn().unwrap_or_default().to_string())
         }
         Presence::Ours(secret) => {
+            if secret.scheduled_for_deletion {
+                aws.call(
+                    "secretsmanager",
+                    "RestoreSecret",
+                    aws.secrets.restore_secret().secret_id(&secret.arn).send(),
+                )
+                .await?;
+            }
             if secret.tags.get(tag::SPEC_HASH) != Some(&desired.value_hash) {
                 aws.call(
                     "secretsmanager",

@@ -83,15 +83,29 @@ pub struct Target<'a> {
     pub container_port: Option<i32>,
 }
 
-fn field_changes(t: &Target<'_>, svc: &Service) -> Vec<FieldChange> {
+/// What differs between the service and the target, one entry per UpdateService parameter.
+#[derive(Debug, Default)]
+struct Differences {
+    fields: Vec<FieldChange>,
+    desired_count: bool,
+    task_definition: bool,
+    network: bool,
+    load_balancers: bool,
+    deployment: bool,
+    grace_period: bool,
+}
+
+fn differences(t: &Target<'_>, svc: &Service) -> Differences {
     let d = t.desired;
-    let mut fields = Vec::new();
+    let mut out = Differences::default();
     if svc.desired_count() != d.desired_count {
-        fields.push(FieldChange::new("desiredCount", svc.desired_count(), d.desired_count));
+        out.desired_count = true;
+        out.fields.push(FieldChange::new("desiredCount", svc.desired_count(), d.desired_count));
     }
     let current_td = svc.task_definition().unwrap_or_default();
     if current_td != t.task_definition {
-        fields.push(FieldChange::new(
+        out.task_definition = true;
+        out.fields.push(FieldChange::new(
             "taskDefinition",
             short(current_td),
             short(t.task_definition),
@@ -106,34 +120,53 @@ fn field_changes(t: &Target<'_>, svc: &Service) -> Vec<FieldChange> {
     want_subnets.sort();
     want_groups.sort();
     if subnets != want_subnets {
-        fields.push(FieldChange::new("subnets", subnets.join(","), want_subnets.join(",")));
+        out.network = true;
+        out.fields.push(FieldChange::new("subnets", subnets.join(","), want_subnets.join(",")));
     }
     if groups != want_groups {
-        fields.push(FieldChange::new("securityGroups", groups.join(","), want_groups.join(",")));
+        out.network = true;
+        out.fields.push(FieldChange::new(
+            "securityGroups",
+            groups.join(","),
+            want_groups.join(","),
+        ));
     }
     let public = vpc.and_then(|v| v.assign_public_ip()) == Some(&AssignPublicIp::Enabled);
     if public != d.assign_public_ip {
-        fields.push(FieldChange::new("assignPublicIp", public, d.assign_public_ip));
+        out.network = true;
+        out.fields.push(FieldChange::new("assignPublicIp", public, d.assign_public_ip));
     }
     let lbs: Vec<String> = svc
         .load_balancers()
         .iter()
-        .filter_map(|l| l.target_group_arn().map(str::to_string))
+        .map(|l| {
+            format!("{}:{}", l.target_group_arn().unwrap_or_default(), opt(l.container_port()))
+        })
         .collect();
-    let want_lbs: Vec<String> = t.target_group.map(|s| vec![s.to_string()]).unwrap_or_default();
+    let want_lbs: Vec<String> = match (t.target_group, t.container_port) {
+        (Some(tg), Some(port)) => vec![format!("{tg}:{port}")],
+        _ => vec![],
+    };
     if lbs != want_lbs {
-        fields.push(FieldChange::new("loadBalancer", list_or_none(&lbs), list_or_none(&want_lbs)));
+        out.load_balancers = true;
+        out.fields.push(FieldChange::new(
+            "loadBalancer",
+            list_or_none(&lbs),
+            list_or_none(&want_lbs),
+        ));
     }
     if let Some(cfg) = svc.deployment_configuration() {
         if cfg.minimum_healthy_percent() != Some(d.minimum_healthy_percent) {
-            fields.push(FieldChange::new(
+            out.deployment = true;
+            out.fields.push(FieldChange::new(
                 "minimumHealthyPercent",
                 opt(cfg.minimum_healthy_percent()),
                 d.minimum_healthy_percent,
             ));
         }
         if cfg.maximum_percent() != Some(d.maximum_percent) {
-            fields.push(FieldChange::new(
+            out.deployment = true;
+            out.fields.push(FieldChange::new(
                 "maximumPercent",
                 opt(cfg.maximum_percent()),
                 d.maximum_percent,
@@ -142,14 +175,24 @@ fn field_changes(t: &Target<'_>, svc: &Service) -> Vec<FieldChange> {
         if let Some(cb) = cfg.deployment_circuit_breaker()
             && (cb.enable() != d.circuit_breaker || cb.rollback() != d.rollback)
         {
-            fields.push(FieldChange::new(
+            out.deployment = true;
+            out.fields.push(FieldChange::new(
                 "circuitBreaker",
                 format!("enable={} rollback={}", cb.enable(), cb.rollback()),
                 format!("enable={} rollback={}", d.circuit_breaker, d.rollback),
             ));
         }
     }
-    fields
+    // ECS accepts a grace period only with a load balancer. A service described without one
+    // (emulators) cannot be compared.
+    if let (Some(grace), Some(current)) =
+        (d.health_check_grace_seconds, svc.health_check_grace_period_seconds())
+        && current != grace
+    {
+        out.grace_period = true;
+        out.fields.push(FieldChange::new("healthCheckGracePeriodSeconds", current, grace));
+    }
+    out
 }
 
 fn short(arn: &str) -> &str {
@@ -160,12 +203,19 @@ fn opt(v: Option<i32>) -> String {
     v.map_or("unset".into(), |v| v.to_string())
 }
 
+/// `target-group-name:port` entries (from `arn:…:targetgroup/NAME/ID:PORT`), or `none`.
 fn list_or_none(v: &[String]) -> String {
     if v.is_empty() {
-        "none".into()
-    } else {
-        v.iter().map(|s| short(s)).collect::<Vec<_>>().join(",")
+        return "none".into();
     }
+    v.iter()
+        .map(|s| {
+            let name = s.split('/').nth(1).unwrap_or(s);
+            let port = s.rsplit(':').next().unwrap_or_default();
+            format!("{name}:{port}")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub fn diff(t: &Target<'_>, tags: &Tags, observed: &Presence<EcsService>) -> Option<Change> {
@@ -174,7 +224,7 @@ pub fn diff(t: &Target<'_>, tags: &Tags, observed: &Presence<EcsService>) -> Opt
         Presence::Foreign(_) => return None,
         Presence::Ours(svc) if svc.status == "DRAINING" => Action::Create,
         Presence::Ours(svc) => {
-            let mut fields = field_changes(t, &svc.raw);
+            let mut fields = differences(t, &svc.raw).fields;
             if !tags::missing(tags, &svc.tags).is_empty() {
                 fields.push(FieldChange::new("tags", "outdated", "current"));
             }
@@ -246,7 +296,11 @@ pub async fn act(
         }),
         Presence::Ours(svc) => {
             let mut current = svc.raw.clone();
-            if !field_changes(t, &svc.raw).is_empty() {
+            // Only what changed is sent: UpdateService starts a new deployment when it is given a
+            // task definition, network configuration or load balancers ("UpdateService", ECS API
+            // Reference), and a scale change alone must not roll every task.
+            let diff = differences(t, &svc.raw);
+            if !diff.fields.is_empty() {
                 let out = aws
                     .call(
                         "ecs",
@@ -255,12 +309,20 @@ pub async fn act(
                             .update_service()
                             .cluster(cluster)
                             .service(&d.name)
-                            .desired_count(d.desired_count)
-                            .task_definition(t.task_definition)
-                            .network_configuration(network(d)?)
-                            .deployment_configuration(deployment(d)?)
-                            .set_load_balancers(Some(load_balancers(t)))
-                            .set_health_check_grace_period_seconds(d.health_check_grace_seconds)
+                            .set_desired_count(diff.desired_count.then_some(d.desired_count))
+                            .set_task_definition(
+                                diff.task_definition.then(|| t.task_definition.to_string()),
+                            )
+                            .set_network_configuration(
+                                diff.network.then(|| network(d)).transpose()?,
+                            )
+                            .set_deployment_configuration(
+                                diff.deployment.then(|| deployment(d)).transpose()?,
+                            )
+                            .set_load_balancers(diff.load_balancers.then(|| load_balancers(t)))
+                            .set_health_check_grace_period_seconds(
+                                d.health_check_grace_seconds.filter(|_| diff.grace_period),
+                            )
                             .send(),
                     )
                     .await?;
@@ -282,10 +344,7 @@ pub async fn act(
             Ok(current)
         }
         Presence::Missing => {
-            let token = format!(
-                "{:016x}",
-                crate::desired::naming::fnv1a(format!("{}:{}", owner.uid, d.name).as_bytes())
-            );
+            let token = client_token(owner, &d.name, t.task_definition);
             let out = aws
                 .call(
                     "ecs",
@@ -313,6 +372,21 @@ pub async fn act(
                 .ok_or_else(|| AwsError::unexpected("CreateService", "no service in the response"))
         }
     }
+}
+
+/// A client token unique to this create request ("You should not reuse the same client token for
+/// other API requests", ECS API Reference, "Ensuring idempotency"; at most 36 characters). The
+/// SDK's own retries of the request reuse it, so a create whose response was lost succeeds on
+/// retry; a later create (after the service was deleted) gets a new one.
+fn client_token(owner: &Owner, name: &str, task_definition: &str) -> String {
+    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let seed =
+        format!("{}:{name}:{task_definition}:{now}:{}:{sequence}", owner.uid, std::process::id());
+    format!("{:016x}", crate::desired::naming::fnv1a(seed.as_bytes()))
 }
 
 /// Scales the service to zero, then deletes it. Missing is success.

@@ -1,11 +1,17 @@
 //! Task definition of a service (Fargate, awsvpc). A new revision is registered **only** when what
 //! we register changed: the latest revision carries a hash of our desired definition as a tag, so
-//! fields AWS adds never look like drift. `diff` is pure; the rest calls ECS through `Aws::call`.
+//! fields AWS adds never look like drift. The secrets' ARNs are compared too: ECS takes a Secrets
+//! Manager secret only by its full ARN ("the full ARN of the Secrets Manager secret", ECS API
+//! Reference, `Secret.valueFrom`), and a re-created secret has a new one. A revision whose rollout
+//! failed is marked with a tag so it is never deployed again. `diff` is pure; the rest calls ECS
+//! through `Aws::call`.
 
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, HealthCheck, KeyValuePair, LogConfiguration, LogDriver,
     NetworkMode, PortMapping, Secret as EcsSecret, TaskDefinitionField, TransportProtocol,
 };
+
+use std::collections::BTreeMap;
 
 use super::{
     Action, Change, FieldChange, Kind,
@@ -23,6 +29,12 @@ pub struct TaskDefinition {
     pub revision: i32,
     pub image: String,
     pub spec_hash: Option<String>,
+    /// Env var name → `valueFrom` (the secret ARN) as registered.
+    pub secret_arns: BTreeMap<String, String>,
+    /// Why its rollout failed, when it is marked (`byoc.dev/rollout-failed`).
+    pub rollout_failed: Option<String>,
+    /// The ECS deployment that rolled it out (`byoc.dev/deployment`).
+    pub deployment: Option<String>,
     pub tags: Tags,
 }
 
@@ -60,19 +72,51 @@ pub async fn observe(aws: &Aws, family: &str) -> Result<Option<TaskDefinition>, 
             .unwrap_or_default()
             .to_string(),
         spec_hash: tags.get(tag::SPEC_HASH).cloned(),
+        secret_arns: td
+            .container_definitions()
+            .first()
+            .map(|c| {
+                c.secrets()
+                    .iter()
+                    .map(|s| (s.name().to_string(), s.value_from().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        rollout_failed: tags.get(tag::ROLLOUT_FAILED).cloned(),
+        deployment: tags.get(tag::DEPLOYMENT).cloned(),
         tags,
     }))
 }
 
-pub fn diff(desired: &DesiredTaskDefinition, observed: Option<&TaskDefinition>) -> Option<Change> {
+/// `secret_arns` maps each secret env var to the ARN its secret has now, or `None` when the secret
+/// is about to be created (and so gets a new ARN).
+pub fn diff(
+    desired: &DesiredTaskDefinition,
+    observed: Option<&TaskDefinition>,
+    secret_arns: &BTreeMap<String, Option<String>>,
+) -> Option<Change> {
     let hash = desired.spec_hash();
+    let arns_match = |td: &TaskDefinition| {
+        secret_arns
+            .iter()
+            .all(|(env, arn)| arn.is_some() && td.secret_arns.get(env) == arn.as_ref())
+    };
     let action = match observed {
         None => Action::Create,
-        Some(td) if td.spec_hash.as_deref() == Some(hash.as_str()) => return None,
+        Some(td) if td.spec_hash.as_deref() == Some(hash.as_str()) && arns_match(td) => {
+            return None;
+        }
         Some(td) => {
             let mut fields = Vec::new();
             if td.image != desired.container.image {
                 fields.push(FieldChange::new("image", &td.image, &desired.container.image));
+            }
+            if !arns_match(td) {
+                fields.push(FieldChange::new(
+                    "secrets",
+                    "(old secret ARNs)",
+                    "(current secret ARNs)",
+                ));
             }
             fields.push(FieldChange::new(
                 "revision",
@@ -89,7 +133,7 @@ pub fn diff(desired: &DesiredTaskDefinition, observed: Option<&TaskDefinition>) 
 pub async fn register(
     aws: &Aws,
     desired: &DesiredTaskDefinition,
-    secret_arns: &std::collections::BTreeMap<String, String>,
+    secret_arns: &BTreeMap<String, String>,
     tags: &Tags,
 ) -> Result<String, AwsError> {
     let c = &desired.container;
@@ -175,22 +219,35 @@ pub async fn register(
 /// Deregisters every ACTIVE revision of the family that carries `owner`'s tags; revisions someone
 /// else registered in the family are left alone.
 pub async fn deregister_all(aws: &Aws, family: &str, owner: &Owner) -> Result<usize, AwsError> {
-    let out = aws
-        .call(
-            "ecs",
-            "ListTaskDefinitions",
-            aws.ecs.list_task_definitions().family_prefix(family).send(),
-        )
-        .await?;
-    let arns: Vec<String> = out
-        .task_definition_arns()
-        .iter()
+    let mut listed = Vec::new();
+    let mut next_token = None;
+    // At most 100 ARNs a page ("ListTaskDefinitions", maxResults): follow nextToken to the end.
+    loop {
+        let out = aws
+            .call(
+                "ecs",
+                "ListTaskDefinitions",
+                aws.ecs
+                    .list_task_definitions()
+                    .family_prefix(family)
+                    .max_results(100)
+                    .set_next_token(next_token)
+                    .send(),
+            )
+            .await?;
+        listed.extend(out.task_definition_arns().iter().cloned());
+        next_token = out.next_token().map(str::to_string);
+        if next_token.is_none() {
+            break;
+        }
+    }
+    let arns: Vec<String> = listed
+        .into_iter()
         .filter(|arn| {
             arn.rsplit_once('/')
                 .and_then(|(_, fr)| fr.rsplit_once(':'))
                 .is_some_and(|(f, _)| f == family)
         })
-        .cloned()
         .collect();
     let mut deregistered = 0;
     for arn in &arns {
@@ -222,4 +279,26 @@ pub async fn deregister_all(aws: &Aws, family: &str, owner: &Owner) -> Result<us
         }
     }
     Ok(deregistered)
+}
+
+/// Marks a revision whose rollout failed, so it is not deployed again until the spec changes.
+pub async fn mark_failed(aws: &Aws, arn: &str, message: &str) -> Result<(), AwsError> {
+    tag_revision(aws, arn, tag::ROLLOUT_FAILED, &super::rollout::tag_value(message)).await
+}
+
+/// Records on a revision the ECS deployment that rolls it out, so the rollout can be followed
+/// without the status (a lost status, the CLI).
+pub async fn record_deployment(aws: &Aws, arn: &str, deployment: &str) -> Result<(), AwsError> {
+    tag_revision(aws, arn, tag::DEPLOYMENT, &super::rollout::tag_value(deployment)).await
+}
+
+async fn tag_revision(aws: &Aws, arn: &str, key: &str, value: &str) -> Result<(), AwsError> {
+    let tag = Tags::from([(key.to_string(), value.to_string())]);
+    aws.call(
+        "ecs",
+        "TagResource",
+        aws.ecs.tag_resource().resource_arn(arn).set_tags(Some(tags::ecs(&tag))).send(),
+    )
+    .await
+    .map(|_| ())
 }
