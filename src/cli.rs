@@ -163,9 +163,18 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Controller(args) => controller(args).await,
-        Command::Plan(args) => plan(args).await,
-        Command::Apply { args, wait, timeout } => apply(args, wait.then_some(timeout)).await,
-        Command::Delete(args) => delete(args).await,
+        Command::Plan(args) => {
+            crate::telemetry::init_cli_tracing();
+            plan(args).await
+        }
+        Command::Apply { args, wait, timeout } => {
+            crate::telemetry::init_cli_tracing();
+            apply(args, wait.then_some(timeout)).await
+        }
+        Command::Delete(args) => {
+            crate::telemetry::init_cli_tracing();
+            delete(args).await
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::{
     api::{CloudAccount, CloudService, CloudServiceStatus},
-    aws::Aws,
+    aws::{Aws, Category},
     desired::{self, DesiredStack, Owner, SecretData},
     resources::{self, ObserveCache, Plan, Teardown, account, account_teardown},
     status,
@@ -237,16 +237,45 @@ pub async fn apply(
             .map_err(|e| format!("CloudAccount {name}: {e}"))?;
         let cache = round_cache(aws, name, prepared).await?;
         for p in prepared.iter().filter(|p| p.account == *name) {
-            let observed = resources::observe(aws, &p.stack, &state, &cache)
-                .await
-                .map_err(|e| format!("{}: {e}", p.label))?;
-            let applied = resources::apply(aws, &p.stack, &observed, &state, &cache)
-                .await
-                .map_err(|e| format!("{}: {e}", p.label))?;
+            let applied =
+                apply_one(aws, p, &state, &cache).await.map_err(|e| format!("{}: {e}", p.label))?;
             out.push((p.label.clone(), status::applied(p.generation, &applied, &[], &now)));
         }
     }
     Ok(out)
+}
+
+/// How long `apply` keeps retrying a service whose AWS calls failed transiently (throttling, a
+/// secret name still held by its deletion, a target group still in use right after its rule was
+/// deleted) before it gives up, as the controller's backoff would.
+const TRANSIENT_RETRY: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// Observes and applies one service, again with backoff while AWS answers transiently.
+async fn apply_one(
+    aws: &Aws,
+    p: &Prepared,
+    state: &account::AccountState,
+    cache: &ObserveCache,
+) -> Result<resources::Applied, resources::EngineError> {
+    let deadline = tokio::time::Instant::now() + TRANSIENT_RETRY;
+    let mut delay = std::time::Duration::from_millis(500);
+    loop {
+        let result = match resources::observe(aws, &p.stack, state, cache).await {
+            Ok(observed) => resources::apply(aws, &p.stack, &observed, state, cache).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Err(e)
+                if matches!(e.category(), Some(Category::Transient | Category::Throttled))
+                    && tokio::time::Instant::now() + delay < deadline =>
+            {
+                tracing::warn!(service = %p.label, error = %e, retry_in = ?delay, "transient AWS error; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// What deleting a service needs; from names only, so an invalid spec can still be deleted.
