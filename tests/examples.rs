@@ -44,6 +44,15 @@ fn every_example_parses_into_the_rust_types_and_passes_the_cel_rules() {
     assert!(kinds.iter().any(|k| k == "CloudAccount"), "examples need a CloudAccount");
 }
 
+#[test]
+fn every_example_service_passes_the_operators_own_validation() {
+    let manifests = byoc::oneshot::load(&repo_root().join("examples")).unwrap();
+    let prepared = byoc::oneshot::prepare(&manifests, "examples").unwrap_or_else(|errors| {
+        panic!("examples/ fail validation: {errors:?}");
+    });
+    assert_eq!(prepared.len(), manifests.services.len());
+}
+
 fn service(spec: Value) -> Value {
     let mut base = json!({
         "accountRef": {"name": "demo"},
