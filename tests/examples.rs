@@ -44,6 +44,15 @@ fn every_example_parses_into_the_rust_types_and_passes_the_cel_rules() {
     assert!(kinds.iter().any(|k| k == "CloudAccount"), "examples need a CloudAccount");
 }
 
+#[test]
+fn every_example_service_passes_the_operators_own_validation() {
+    let manifests = byoc::oneshot::load(&repo_root().join("examples")).unwrap();
+    let prepared = byoc::oneshot::prepare(&manifests, "examples").unwrap_or_else(|errors| {
+        panic!("examples/ fail validation: {errors:?}");
+    });
+    assert_eq!(prepared.len(), manifests.services.len());
+}
+
 fn service(spec: Value) -> Value {
     let mut base = json!({
         "accountRef": {"name": "demo"},
@@ -89,6 +98,14 @@ fn invalid_services_are_rejected_by_the_cel_rules_with_the_field_named() {
             json!({"healthCheck": {"path": "/", "port": "admin"}}),
             "spec.healthCheck.port",
         ),
+        (
+            "a success-code range that runs backwards",
+            json!({"healthCheck": {"path": "/", "successCodes": "399-200"}}),
+            "spec.healthCheck.successCodes",
+        ),
+        ("an AWS-reserved tag key in upper case", json!({"tags": {"AWS:team": "x"}}), "spec.tags"),
+        ("an AWS-reserved tag value", json!({"tags": {"team": "aws:x"}}), "spec.tags"),
+        ("an empty tag key", json!({"tags": {"": "x"}}), "spec.tags"),
     ];
     for (reason, spec, field) in cases {
         let errors = cel_errors("CloudService", &service(spec), None);
@@ -96,6 +113,28 @@ fn invalid_services_are_rejected_by_the_cel_rules_with_the_field_named() {
             errors.iter().any(|e| e.contains(field)),
             "{reason}: expected an error naming {field}, got {errors:?}"
         );
+    }
+}
+
+#[test]
+fn a_repository_needs_a_name_without_doubled_separators() {
+    let cases = [
+        ("a plain name with a repository", "web", json!({"repository": {}}), true),
+        ("a doubled hyphen without a repository", "web--v2", json!({}), true),
+        ("a doubled hyphen with a repository", "web--v2", json!({"repository": {}}), false),
+    ];
+    for (reason, name, spec, ok) in cases {
+        let mut object = service(spec);
+        object["metadata"]["name"] = json!(name);
+        let errors = cel_errors("CloudService", &object, None);
+        if ok {
+            assert!(errors.is_empty(), "{reason}: {errors:?}");
+        } else {
+            assert!(
+                errors.iter().any(|e| e.contains("metadata.name") && e.contains("spec.repository")),
+                "{reason}: expected an error naming metadata.name, got {errors:?}"
+            );
+        }
     }
 }
 

@@ -66,11 +66,14 @@ pub struct CloudAccountSpec {
     /// namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_namespaces: Option<LabelSelector>,
-    /// AWS tags added to every resource created in this account. Keys starting with `byoc.dev/` or
-    /// `aws:` are reserved.
+    /// AWS tags added to every resource created in this account, and to every resource of its
+    /// services. Keys starting with `byoc.dev/` or `aws:` are reserved. At most 45: AWS allows 50
+    /// tags per resource and the operator adds up to 5; with a service's own `tags` the merged set
+    /// must also stay within 45.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 20))]
-    #[x_kube(validation = super::tags_rule())]
+    #[schemars(extend("maxProperties" = super::USER_TAGS_MAX))]
+    #[x_kube(validation = super::tag_keys_rule())]
+    #[x_kube(validation = super::tag_values_rule())]
     pub tags: BTreeMap<String, String>,
     /// Defaults for the services of this account.
     #[serde(default)]

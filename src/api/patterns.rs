@@ -7,10 +7,25 @@
 /// optional `@sha256:` digest. For example `nginx:1.27` or
 /// `123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/web@sha256:…`.
 pub const IMAGE: &str = r"^([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]{1,5})?/)?[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$";
-/// A DNS host name as an ALB host-header condition takes it, optionally with a leading `*.` wildcard.
-pub const HOST: &str = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// A host name as an ALB host-header condition takes it: lower-case DNS labels, where `*` (any run
+/// of characters) and `?` (one character) may stand for letters, digits or whole labels, then a
+/// final label of letters only, e.g. `shop.example.com`, `*.example.com`, `api-?.example.com`.
+/// HostHeaderConditionConfig: "You must include at least one "." character. You can include only
+/// alphabetical characters after the final "." character."
+/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_HostHeaderConditionConfig.html>
+/// (and "Host conditions" in
+/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-condition-types.html>).
+/// So `localhost`, `a.internal1`, an IP address or `example.*` are refused here, not by CreateRule.
+pub const HOST: &str = r"^([a-z0-9*?]([-a-z0-9*?]*[a-z0-9*?])?\.)+[a-z]+$";
 /// An ALB path-pattern condition: starts with `/`, may use `*` and `?` wildcards.
 pub const PATH_PATTERN: &str = r#"^/[A-Za-z0-9_.$/~"'@:+&*?-]*$"#;
+/// HTTP codes an ALB target group health check counts as healthy: one code, a comma-separated list
+/// of codes, or one `low-high` range, each between 200 and 499. ELBv2 `Matcher.HttpCode`: "For
+/// Application Load Balancers, you can specify values between 200 and 499 ... You can specify
+/// multiple values (for example, "200,202") or a range of values (for example, "200-299")."
+/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_Matcher.html>
+/// That a range runs from low to high is checked by a CEL rule and by `desired::validate`.
+pub const SUCCESS_CODES: &str = r"^([2-4][0-9]{2}(,[2-4][0-9]{2})*|[2-4][0-9]{2}-[2-4][0-9]{2})$";
 /// An HTTP path for health checks: starts with `/`, no wildcards.
 pub const HTTP_PATH: &str = r#"^/[A-Za-z0-9_.$/~"'@:+&=%?-]*$"#;
 /// An IANA service name, as Kubernetes container port names use.
@@ -75,16 +90,66 @@ mod tests {
     }
 
     #[test]
-    fn host_and_path_patterns_follow_alb_rules() {
-        assert!(matches(HOST, "shop.example.com"));
-        assert!(matches(HOST, "*.example.com"));
-        assert!(!matches(HOST, "Shop.example.com"));
-        assert!(!matches(HOST, "shop..example.com"));
-        assert!(!matches(HOST, "shop.example.com/"));
-        assert!(matches(PATH_PATTERN, "/api/*"));
-        assert!(matches(PATH_PATTERN, "/"));
-        assert!(!matches(PATH_PATTERN, "api"));
-        assert!(!matches(PATH_PATTERN, "/a b"));
+    fn host_pattern_follows_the_alb_host_condition_rules() {
+        let cases = [
+            ("shop.example.com", true, "plain host name"),
+            ("*.example.com", true, "leading wildcard label"),
+            ("api-?.example.com", true, "? stands for one character"),
+            ("*-api.eu.example.com", true, "* inside a label"),
+            ("a.b", true, "one dot and a letter are enough"),
+            ("localhost", false, "AWS needs at least one dot"),
+            ("a.internal1", false, "only letters after the final dot"),
+            ("10.0.0.1", false, "an IP address ends in digits"),
+            ("example.*", false, "no wildcard after the final dot"),
+            ("shop.example.com.", false, "a trailing dot leaves no final label"),
+            (
+                "Shop.example.com",
+                false,
+                "upper case (the rule is case-insensitive; keep one spelling)",
+            ),
+            ("shop..example.com", false, "empty label"),
+            ("-shop.example.com", false, "label starting with a hyphen"),
+            ("shop.example.com/", false, "a path is not a host"),
+            ("", false, "empty"),
+        ];
+        for (value, ok, reason) in cases {
+            assert_eq!(matches(HOST, value), ok, "{reason}: {value}");
+        }
+    }
+
+    #[test]
+    fn path_pattern_follows_the_alb_path_condition_rules() {
+        let cases = [
+            ("/api/*", true, "wildcard path"),
+            ("/", true, "root"),
+            ("api", false, "must start with a slash"),
+            ("/a b", false, "space"),
+        ];
+        for (value, ok, reason) in cases {
+            assert_eq!(matches(PATH_PATTERN, value), ok, "{reason}: {value}");
+        }
+    }
+
+    #[test]
+    fn success_codes_pattern_takes_a_code_a_list_or_one_range_from_200_to_499() {
+        let cases = [
+            ("200", true, "one code"),
+            ("200,204", true, "a list"),
+            ("200-299", true, "a range"),
+            ("200-399", true, "the default"),
+            ("499", true, "highest code ALB takes"),
+            ("199", false, "below 200"),
+            ("500", false, "5xx is for Network Load Balancers only"),
+            ("200-299,404", false, "a list and a range together is not a documented form"),
+            ("200-299-399", false, "two dashes"),
+            ("200,", false, "dangling comma"),
+            ("20", false, "two digits"),
+            ("2xx", false, "not a number"),
+            ("", false, "empty"),
+        ];
+        for (value, ok, reason) in cases {
+            assert_eq!(matches(SUCCESS_CODES, value), ok, "{reason}: {value}");
+        }
     }
 
     #[test]
@@ -94,6 +159,7 @@ mod tests {
             HOST,
             PATH_PATTERN,
             HTTP_PATH,
+            SUCCESS_CODES,
             PORT_NAME,
             ENV_NAME,
             OBJECT_NAME,

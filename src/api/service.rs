@@ -40,7 +40,15 @@ use super::{CloudServiceStatus, DeletionPolicy, fargate, patterns};
     printcolumn(name = "Replicas", type_ = "integer", json_path = ".spec.replicas"),
     printcolumn(name = "URL", type_ = "string", json_path = ".status.url"),
     printcolumn(name = "Image", type_ = "string", json_path = ".spec.image", priority = 1),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    // The ECR repository is `byoc/<namespace>/<name>`, and ECR's name rule allows no doubled
+    // separators (CreateRepository repositoryName,
+    // https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html).
+    // CEL at the root sees metadata.name but not metadata.namespace, so the namespace and the
+    // 256-character limit are checked by `desired::validate` only.
+    validation = kube::core::Rule::new("!has(self.spec.repository) || !self.metadata.name.contains('--')")
+        .message("metadata.name must not contain '--' when spec.repository is set: the ECR repository byoc/<namespace>/<name> allows no doubled separators; rename the CloudService, or drop spec.repository and push to an existing registry")
+        .reason(kube::core::Reason::FieldValueInvalid)
 )]
 #[x_kube(validation = kube::core::Rule::new("!has(self.ingress) || (has(self.ports) && self.ports.exists(p, p.name == self.ingress.port))")
         .message("spec.ingress.port must be the name of an entry in spec.ports")
@@ -137,10 +145,12 @@ pub struct CloudServiceSpec {
     pub deletion_policy: Option<DeletionPolicy>,
 
     /// Extra AWS tags on every resource of this service (merged over the account's tags). Keys
-    /// starting with `byoc.dev/` or `aws:` are reserved.
+    /// starting with `byoc.dev/` or `aws:` are reserved. At most 45 together with the account's
+    /// tags: AWS allows 50 tags per resource and the operator adds up to 5.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 20))]
-    #[x_kube(validation = super::tags_rule())]
+    #[schemars(extend("maxProperties" = super::USER_TAGS_MAX))]
+    #[x_kube(validation = super::tag_keys_rule())]
+    #[x_kube(validation = super::tag_values_rule())]
     pub tags: BTreeMap<String, String>,
 }
 
@@ -214,6 +224,10 @@ pub struct SecretKeyRef {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = kube::core::Rule::new("self.timeoutSeconds < self.intervalSeconds").message("spec.healthCheck.timeoutSeconds must be less than intervalSeconds"))]
+#[x_kube(validation = kube::core::Rule::new("!has(self.successCodes) || !self.successCodes.contains('-') || self.successCodes.substring(0, 3) <= self.successCodes.substring(4)")
+        .message("spec.healthCheck.successCodes: a range runs from the lower code to the higher, e.g. 200-399")
+        .field_path(".successCodes")
+        .reason(kube::core::Reason::FieldValueInvalid))]
 pub struct HealthCheck {
     /// Path requested by the load balancer, e.g. `/healthz`.
     #[schemars(length(min = 1, max = 1024), regex(pattern = patterns::HTTP_PATH))]
@@ -238,12 +252,10 @@ pub struct HealthCheck {
     #[serde(default = "default_unhealthy")]
     #[schemars(range(min = 2, max = 10))]
     pub unhealthy_threshold: i32,
-    /// HTTP status codes that count as healthy, e.g. `200` or `200-399`.
+    /// HTTP status codes that count as healthy, between 200 and 499: one code (`200`), a list
+    /// (`200,204`) or one range (`200-399`).
     #[serde(default = "default_matcher")]
-    #[schemars(
-        length(min = 1, max = 64),
-        regex(pattern = r"^[1-5][0-9]{2}((-|,)[1-5][0-9]{2})*$")
-    )]
+    #[schemars(length(min = 1, max = 64), regex(pattern = patterns::SUCCESS_CODES))]
     pub success_codes: String,
     /// Seconds ECS ignores failing health checks after a task starts.
     #[serde(default = "default_grace")]
@@ -285,7 +297,9 @@ pub struct Ingress {
     /// Name of a load balancer in the account's `loadBalancers` pool.
     #[schemars(length(min = 1, max = 32), regex(pattern = patterns::DNS_LABEL))]
     pub load_balancer: String,
-    /// Host names to match (host-header), e.g. `shop.example.com` or `*.example.com`.
+    /// Host names to match (host-header), e.g. `shop.example.com` or `*.example.com`: at least one
+    /// dot and only letters after the last one, as ALB host conditions require; `*` and `?` are
+    /// wildcards.
     #[serde(default)]
     #[schemars(length(max = 5), inner(length(min = 1, max = 128), regex(pattern = patterns::HOST)))]
     pub hosts: Vec<String>,

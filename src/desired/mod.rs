@@ -1,6 +1,9 @@
 //! What should exist: validation of a service in its context, deterministic names and tags, and
 //! the desired AWS stack. Pure: no IO anywhere below this module.
 
+#[cfg(test)]
+mod fixtures;
+pub mod limits;
 pub mod naming;
 mod stack;
 mod validate;

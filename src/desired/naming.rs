@@ -93,13 +93,18 @@ impl Owner {
 
     /// ECR repository name (stable, so users can push to it before the first deploy).
     pub fn repository_name(&self) -> String {
-        format!("byoc/{}/{}", self.namespace, self.name)
+        repository_name(&self.namespace, &self.name)
     }
 
     /// Secrets Manager name for one env var's value.
     pub fn secret_name(&self, env_name: &str) -> String {
         format!("byoc/{}/{}/{}", self.namespace, self.name, env_name)
     }
+}
+
+/// ECR repository name of the service `namespace/name`: `byoc/{namespace}/{name}`.
+pub fn repository_name(namespace: &str, name: &str) -> String {
+    format!("byoc/{namespace}/{name}")
 }
 
 /// Whether tags carry our managed-by tag at all (any owner).

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use regex::Regex;
 
+use super::{Owner, desired_stack, limits};
 use crate::api::{
     CloudAccount, CloudService, CloudServiceSpec, DeletionPolicy, RETENTION_DAYS, fargate,
     patterns, reason,
@@ -26,7 +27,7 @@ pub struct Invalid {
     pub message: String,
 }
 
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
+pub(super) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
     Invalid { reason: reason::INVALID_SPEC, field: field.into(), message: message.into() }
 }
 
@@ -102,6 +103,22 @@ pub fn validate(
             ),
         ));
     }
+    let account_name = &spec.account_ref.name;
+    limits::check_tags("spec.tags", &account.spec.tags).map_err(|e| {
+        invalid(
+            "spec.accountRef.name",
+            format!(
+                "CloudAccount {account_name:?} has an invalid {}: {}; fix the CloudAccount",
+                e.field, e.message
+            ),
+        )
+    })?;
+    limits::check_merged_tag_count(account_name, &account.spec.tags, &spec.tags)?;
+    let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
+    let name = service.metadata.name.as_deref().unwrap_or_default();
+    if spec.repository.is_some() {
+        limits::check_repository_name(namespace, name)?;
+    }
     let mut secret_values = BTreeMap::new();
     for (i, env) in spec.env.iter().enumerate() {
         if let Some(source) = &env.value_from {
@@ -121,7 +138,7 @@ pub fn validate(
     }
     let (cpu_units, memory_mib) =
         fargate::check_size(&spec.cpu, &spec.memory).map_err(|m| invalid("spec.memory", m))?;
-    Ok(Validated {
+    let validated = Validated {
         spec: spec.clone(),
         account: account.clone(),
         cpu_units,
@@ -133,7 +150,17 @@ pub fn validate(
             .unwrap_or(account.spec.defaults.log_retention_days),
         deletion_policy: spec.deletion_policy.unwrap_or(account.spec.defaults.deletion_policy),
         secret_values,
-    })
+    };
+    // Names in the task definition depend on the owner's namespace and name, not its UID or
+    // installation, so a provisional owner measures it exactly.
+    let owner = Owner {
+        namespace: namespace.into(),
+        name: name.into(),
+        uid: String::new(),
+        cluster_id: String::new(),
+    };
+    limits::check_task_definition_size(&desired_stack(&validated, &owner).task_definition)?;
+    Ok(validated)
 }
 
 fn check_pattern(field: &str, value: &str, pattern: &str, what: &str) -> Result<(), Invalid> {
@@ -227,7 +254,7 @@ fn check_spec(spec: &CloudServiceSpec) -> Result<(), Invalid> {
                 &format!("spec.ingress.hosts[{i}]"),
                 host,
                 patterns::HOST,
-                "a DNS host name such as shop.example.com",
+                "a host name an ALB rule takes: lower case, at least one dot and only letters after the last one, such as shop.example.com or *.example.com",
             )?;
         }
         check_range(
@@ -271,6 +298,7 @@ fn check_spec(spec: &CloudServiceSpec) -> Result<(), Invalid> {
         check_range("spec.healthCheck.healthyThreshold", hc.healthy_threshold, 2, 10)?;
         check_range("spec.healthCheck.unhealthyThreshold", hc.unhealthy_threshold, 2, 10)?;
         check_range("spec.healthCheck.gracePeriodSeconds", hc.grace_period_seconds, 0, 7200)?;
+        check_success_codes(&hc.success_codes)?;
     }
     if let Some(days) = spec.logs.as_ref().and_then(|l| l.retention_days)
         && !RETENTION_DAYS.contains(&days)
@@ -302,15 +330,25 @@ fn check_spec(spec: &CloudServiceSpec) -> Result<(), Invalid> {
     if let Some(arn) = &spec.task_role_arn {
         check_pattern("spec.taskRoleArn", arn, patterns::ROLE_ARN, "an IAM role ARN")?;
     }
-    for key in spec.tags.keys() {
-        if key.starts_with("byoc.dev/") || key.starts_with("aws:") {
-            return Err(invalid(
-                format!("spec.tags[{key}]"),
-                "keys starting with byoc.dev/ or aws: are reserved",
-            ));
-        }
+    limits::check_tags("spec.tags", &spec.tags)
+}
+
+/// `patterns::SUCCESS_CODES`, and a range from the lower code to the higher.
+fn check_success_codes(codes: &str) -> Result<(), Invalid> {
+    let field = "spec.healthCheck.successCodes";
+    check_pattern(
+        field,
+        codes,
+        patterns::SUCCESS_CODES,
+        "HTTP codes an ALB health check takes: between 200 and 499, one code (200), a list (200,204) or one range (200-399)",
+    )?;
+    match codes.split_once('-') {
+        Some((low, high)) if low > high => Err(invalid(
+            field,
+            format!("the range {codes:?} runs backwards; write it as {high}-{low}"),
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Whether a label selector matches a set of labels (matchLabels and matchExpressions).
@@ -329,3 +367,7 @@ pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, Stri
     });
     labels_ok && expressions_ok
 }
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

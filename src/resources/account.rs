@@ -1,19 +1,19 @@
 //! Account-level resources shared by the services of a CloudAccount: the ECS cluster (created when
 //! absent, used but never changed when it exists without our tags) and, per load balancer of the
-//! pool, the ALB and its listener (HTTPS plus an HTTP redirect when a certificate is given), unless
-//! the pool entry names an `existing` listener. `observe` only reads; `ensure` creates.
+//! pool, the ALB and its listeners (HTTPS plus an HTTP redirect when a certificate is given; see
+//! `listener`), unless the pool entry names an `existing` listener. `observe` only reads; `ensure`
+//! creates what is missing, including a redirect listener an earlier `ensure` failed to create.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::ClusterField;
-use aws_sdk_elasticloadbalancingv2::types::{
-    Action as ElbAction, ActionTypeEnum, Certificate, FixedResponseActionConfig,
-    LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum, RedirectActionConfig,
-    RedirectActionStatusCodeEnum,
-};
+use aws_sdk_elasticloadbalancingv2::types::{LoadBalancerSchemeEnum, LoadBalancerTypeEnum};
 
 use super::{
     Action, Change, Kind, Plan,
+    listener::{
+        HTTP_PORT, create_listener, create_redirect_listener, listener_port, missing_listener_ports,
+    },
     tags::{self, Tags},
 };
 use crate::{
@@ -72,14 +72,32 @@ pub async fn observe(
     spec: &CloudAccountSpec,
     cluster_id: &str,
 ) -> Result<(AccountState, Plan), AwsError> {
+    let observed = observe_all(aws, account, spec, cluster_id).await?;
+    Ok((observed.state, observed.plan))
+}
+
+/// What `observe` reads, plus the pool entries whose HTTP→HTTPS redirect listener is missing.
+struct Observed {
+    state: AccountState,
+    plan: Plan,
+    missing_redirects: Vec<String>,
+}
+
+async fn observe_all(
+    aws: &Aws,
+    account: &str,
+    spec: &CloudAccountSpec,
+    cluster_id: &str,
+) -> Result<Observed, AwsError> {
     let mut state = AccountState::default();
     let mut plan = Plan::default();
+    let mut missing_redirects = Vec::new();
     state.cluster_arn = observe_cluster(aws, &spec.cluster.name).await?;
     if state.cluster_arn.is_none() {
         plan.push(Some(Change::new(Kind::Cluster, &spec.cluster.name, Action::Create)));
     }
     for lb in &spec.load_balancers {
-        let lb_state = observe_load_balancer(aws, account, lb, cluster_id).await?;
+        let (lb_state, ports) = observe_load_balancer(aws, account, lb, cluster_id).await?;
         if let Some(existing) = &lb.existing {
             state.load_balancers.insert(
                 lb.name.clone(),
@@ -87,27 +105,19 @@ pub async fn observe(
             );
             continue;
         }
+        let name = load_balancer_name(account, lb);
         if lb_state.arn.is_none() {
-            plan.push(Some(Change::new(
-                Kind::LoadBalancer,
-                load_balancer_name(account, lb),
-                Action::Create,
-            )));
+            plan.push(Some(Change::new(Kind::LoadBalancer, &name, Action::Create)));
         }
-        if lb_state.listener_arn.is_none() {
-            plan.push(Some(Change::new(
-                Kind::Listener,
-                format!("{} {}", load_balancer_name(account, lb), listener_port(lb)),
-                Action::Create,
-            )));
+        for port in missing_listener_ports(lb, &ports) {
+            plan.push(Some(Change::new(Kind::Listener, format!("{name} {port}"), Action::Create)));
+            if port == HTTP_PORT && lb.certificate_arn.is_some() {
+                missing_redirects.push(lb.name.clone());
+            }
         }
         state.load_balancers.insert(lb.name.clone(), lb_state);
     }
-    Ok((state, plan))
-}
-
-fn listener_port(lb: &LoadBalancer) -> i32 {
-    if lb.certificate_arn.is_some() { 443 } else { 80 }
+    Ok(Observed { state, plan, missing_redirects })
 }
 
 async fn observe_cluster(aws: &Aws, name: &str) -> Result<Option<String>, AwsError> {
@@ -126,12 +136,14 @@ async fn observe_cluster(aws: &Aws, name: &str) -> Result<Option<String>, AwsErr
         .map(str::to_string))
 }
 
+/// The load balancer of a pool entry and the ports of its listeners (none for an `existing` one:
+/// nothing is created on a load balancer we do not own).
 async fn observe_load_balancer(
     aws: &Aws,
     account: &str,
     lb: &LoadBalancer,
     cluster_id: &str,
-) -> Result<LoadBalancerState, AwsError> {
+) -> Result<(LoadBalancerState, Vec<i32>), AwsError> {
     if let Some(existing) = &lb.existing {
         let out = aws
             .call(
@@ -142,11 +154,12 @@ async fn observe_load_balancer(
             .await?;
         let lb_arn =
             out.listeners().first().and_then(|l| l.load_balancer_arn()).map(str::to_string);
-        return Ok(LoadBalancerState {
+        let state = LoadBalancerState {
             arn: lb_arn,
             dns_name: None,
             listener_arn: Some(existing.listener_arn.clone()),
-        });
+        };
+        return Ok((state, Vec::new()));
     }
     let name = load_balancer_name(account, lb);
     let out = match aws
@@ -157,10 +170,12 @@ async fn observe_load_balancer(
         )
         .await
     {
-        Err(e) if e.is_not_found() => return Ok(LoadBalancerState::default()),
+        Err(e) if e.is_not_found() => return Ok((LoadBalancerState::default(), Vec::new())),
         other => other?,
     };
-    let Some(found) = out.load_balancers().first() else { return Ok(LoadBalancerState::default()) };
+    let Some(found) = out.load_balancers().first() else {
+        return Ok((LoadBalancerState::default(), Vec::new()));
+    };
     let arn = found.load_balancer_arn().unwrap_or_default().to_string();
     let described = aws
         .call("elbv2", "DescribeTags", aws.elb.describe_tags().resource_arns(&arn).send())
@@ -190,11 +205,13 @@ async fn observe_load_balancer(
         .find(|l| l.port() == Some(listener_port(lb)))
         .and_then(|l| l.listener_arn())
         .map(str::to_string);
-    Ok(LoadBalancerState {
+    let ports = listeners.listeners().iter().filter_map(|l| l.port()).collect();
+    let state = LoadBalancerState {
         arn: Some(arn),
         dns_name: found.dns_name().map(str::to_string),
         listener_arn,
-    })
+    };
+    Ok((state, ports))
 }
 
 /// Creates whatever `observe` found missing; returns the complete state.
@@ -205,7 +222,8 @@ pub async fn ensure(
     cluster_id: &str,
 ) -> Result<AccountState, AwsError> {
     let tags = account_tags(account, spec, cluster_id);
-    let (mut state, _) = observe(aws, account, spec, cluster_id).await?;
+    let Observed { mut state, missing_redirects, .. } =
+        observe_all(aws, account, spec, cluster_id).await?;
     if state.cluster_arn.is_none() {
         let out = aws
             .call(
@@ -252,79 +270,15 @@ pub async fn ensure(
             current.arn = created.load_balancer_arn().map(str::to_string);
             current.dns_name = created.dns_name().map(str::to_string);
         }
+        let lb_arn = current.arn.clone().unwrap_or_default();
         if current.listener_arn.is_none() {
-            let lb_arn = current.arn.clone().unwrap_or_default();
-            current.listener_arn = Some(create_listeners(aws, &lb_arn, lb, &tags).await?);
+            current.listener_arn = Some(create_listener(aws, &lb_arn, lb, &tags).await?);
+        }
+        if missing_redirects.contains(&lb.name) {
+            create_redirect_listener(aws, &lb_arn, &tags).await?;
         }
     }
     Ok(state)
-}
-
-/// Creates the listener services' rules go on (HTTP, or HTTPS plus an HTTP→HTTPS redirect);
-/// its default action answers 404 so unmatched hosts reach no service.
-async fn create_listeners(
-    aws: &Aws,
-    lb_arn: &str,
-    lb: &LoadBalancer,
-    tags: &Tags,
-) -> Result<String, AwsError> {
-    let not_found = ElbAction::builder()
-        .r#type(ActionTypeEnum::FixedResponse)
-        .fixed_response_config(
-            FixedResponseActionConfig::builder()
-                .status_code("404")
-                .content_type("text/plain")
-                .message_body("no service matches this host and path")
-                .build(),
-        )
-        .build();
-    let mut request = aws
-        .elb
-        .create_listener()
-        .load_balancer_arn(lb_arn)
-        .default_actions(not_found)
-        .set_tags(Some(tags::elb(tags)));
-    if let Some(cert) = &lb.certificate_arn {
-        request = request
-            .protocol(ProtocolEnum::Https)
-            .port(443)
-            .certificates(Certificate::builder().certificate_arn(cert).build());
-    } else {
-        request = request.protocol(ProtocolEnum::Http).port(80);
-    }
-    let out = aws.call("elbv2", "CreateListener", request.send()).await?;
-    let arn = out
-        .listeners()
-        .first()
-        .and_then(|l| l.listener_arn())
-        .map(str::to_string)
-        .ok_or_else(|| AwsError::unexpected("CreateListener", "no listener in the response"))?;
-    if lb.certificate_arn.is_some() {
-        let redirect = ElbAction::builder()
-            .r#type(ActionTypeEnum::Redirect)
-            .redirect_config(
-                RedirectActionConfig::builder()
-                    .protocol("HTTPS")
-                    .port("443")
-                    .status_code(RedirectActionStatusCodeEnum::Http301)
-                    .build(),
-            )
-            .build();
-        aws.call(
-            "elbv2",
-            "CreateListener",
-            aws.elb
-                .create_listener()
-                .load_balancer_arn(lb_arn)
-                .protocol(ProtocolEnum::Http)
-                .port(80)
-                .default_actions(redirect)
-                .set_tags(Some(tags::elb(tags)))
-                .send(),
-        )
-        .await?;
-    }
-    Ok(arn)
 }
 
 /// Quota of listener rules per ALB (default, raisable) and of target groups per ALB (fixed).

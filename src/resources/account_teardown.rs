@@ -146,14 +146,7 @@ pub async fn teardown(
 /// Services still on the cluster (ACTIVE or DRAINING). `activeServicesCount` is not reliable
 /// everywhere and some listings keep deleted services, so each is described.
 async fn services_on(aws: &Aws, cluster: &str) -> Result<Option<usize>, AwsError> {
-    let listed = match aws
-        .call("ecs", "ListServices", aws.ecs.list_services().cluster(cluster).send())
-        .await
-    {
-        Ok(out) => out.service_arns().to_vec(),
-        Err(e) if e.is_not_found() => return Ok(None),
-        Err(e) => return Err(e),
-    };
+    let Some(listed) = list_services(aws, cluster).await? else { return Ok(None) };
     let mut running = 0;
     for chunk in listed.chunks(10) {
         let out = aws
@@ -170,4 +163,38 @@ async fn services_on(aws: &Aws, cluster: &str) -> Result<Option<usize>, AwsError
         running += out.services().iter().filter(|s| s.status() != Some("INACTIVE")).count();
     }
     Ok(Some(running))
+}
+
+/// Every service ARN on the cluster, or `None` when the cluster is gone. ListServices `maxResults`:
+/// "This value can be between 1 and 100. If this parameter isn't used, then ListServices returns
+/// up to 10 results and a nextToken value if applicable"
+/// (<https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListServices.html>), so pages
+/// of 100 are asked for and `nextToken` is followed until the listing ends.
+async fn list_services(aws: &Aws, cluster: &str) -> Result<Option<Vec<String>>, AwsError> {
+    let mut arns = Vec::new();
+    let mut next_token = None;
+    loop {
+        let out = match aws
+            .call(
+                "ecs",
+                "ListServices",
+                aws.ecs
+                    .list_services()
+                    .cluster(cluster)
+                    .max_results(100)
+                    .set_next_token(next_token)
+                    .send(),
+            )
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        arns.extend(out.service_arns().iter().cloned());
+        next_token = out.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+        if next_token.is_none() {
+            return Ok(Some(arns));
+        }
+    }
 }

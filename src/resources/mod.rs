@@ -5,6 +5,7 @@ pub mod account;
 pub mod account_teardown;
 pub mod cache;
 mod engine;
+mod listener;
 mod log_group;
 pub mod plan;
 pub mod priorities;
