@@ -5,6 +5,8 @@
 mod support;
 
 use std::{
+    io::{Read, Write},
+    net::TcpStream,
     sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
@@ -22,12 +24,13 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst))
 }
 
-/// Timings short enough for tests: tasks start in 300 ms, old deployments drain for 200 ms.
+/// Timings short enough for tests, with room for a slow machine: tasks start in 400 ms, old
+/// deployments drain for 400 ms, a deleted service drains for 600 ms.
 fn fast() -> Config {
     Config {
-        task_start: MS(300),
-        drain: MS(200),
-        service_draining: MS(400),
+        task_start: MS(400),
+        drain: MS(400),
+        service_draining: MS(600),
         secret_name_reuse: MS(500),
         target_group_in_use: MS(500),
         ..Config::default()
@@ -154,7 +157,7 @@ async fn a_new_service_starts_in_progress_with_no_task_running_then_completes_on
     let id = service.deployments()[0].id().unwrap();
     assert!(id.starts_with("ecs-svc/") && id.len() == 8 + 19, "{id}");
 
-    sleep_until(start, MS(450)).await;
+    sleep_until(start, MS(650)).await;
     let service = ecs.describe("web").await;
     assert_eq!(deployments(&service), [("PRIMARY".into(), td, "COMPLETED".into(), 2, 0, 0)]);
     assert_eq!(service.running_count(), 2);
@@ -168,7 +171,7 @@ async fn an_image_update_keeps_the_old_deployment_until_the_new_one_runs_then_dr
     let ecs = Ecs::new(&layer).await;
     let (old, new) = (ecs.register("nginx:1.26").await, ecs.register("nginx:1.27").await);
     ecs.create("web", &old, 2, None).await;
-    tokio::time::sleep(MS(400)).await;
+    tokio::time::sleep(MS(500)).await;
 
     let start = Instant::now();
     let updated = ecs.update("web", &new).await;
@@ -181,13 +184,13 @@ async fn an_image_update_keeps_the_old_deployment_until_the_new_one_runs_then_dr
     );
     assert_eq!(updated.task_definition(), Some(new.as_str()));
 
-    sleep_until(start, MS(380)).await;
+    sleep_until(start, MS(600)).await;
     let running = ecs.describe("web").await;
     assert_eq!(deployments(&running).len(), 2, "the old deployment drains: {running:?}");
     assert_eq!(deployments(&running)[0].2, "IN_PROGRESS");
     assert_eq!(deployments(&running)[0].3, 2);
 
-    sleep_until(start, MS(650)).await;
+    sleep_until(start, MS(1100)).await;
     let done = ecs.describe("web").await;
     assert_eq!(deployments(&done), [("PRIMARY".into(), new, "COMPLETED".into(), 2, 0, 0)]);
     assert_eq!(layer.deployments_created("web"), 2);
@@ -199,7 +202,7 @@ async fn a_desired_count_only_update_scales_the_current_deployment_and_starts_no
     let ecs = Ecs::new(&layer).await;
     let td = ecs.register("nginx:1.26").await;
     ecs.create("web", &td, 2, None).await;
-    tokio::time::sleep(MS(400)).await;
+    tokio::time::sleep(MS(500)).await;
     let id = ecs.describe("web").await.deployments()[0].id().unwrap().to_string();
 
     let out = ecs
@@ -216,7 +219,7 @@ async fn a_desired_count_only_update_scales_the_current_deployment_and_starts_no
     assert_eq!(scaled.deployments()[0].id(), Some(id.as_str()));
     assert_eq!((scaled.desired_count(), scaled.running_count(), scaled.pending_count()), (5, 2, 3));
 
-    tokio::time::sleep(MS(400)).await;
+    tokio::time::sleep(MS(550)).await;
     let service = ecs.describe("web").await;
     assert_eq!((service.running_count(), service.pending_count()), (5, 0));
     assert_eq!(layer.deployments_created("web"), 1);
@@ -228,7 +231,7 @@ async fn update_service_starts_a_deployment_when_forced_but_not_for_the_same_tas
     let ecs = Ecs::new(&layer).await;
     let td = ecs.register("nginx:1.26").await;
     ecs.create("web", &td, 1, None).await;
-    tokio::time::sleep(MS(400)).await;
+    tokio::time::sleep(MS(500)).await;
 
     let same = ecs.update("web", &td).await;
     assert_eq!(deployments(&same), [("PRIMARY".into(), td.clone(), "COMPLETED".into(), 1, 0, 0)]);
@@ -255,19 +258,19 @@ async fn a_failing_image_trips_the_circuit_breaker_at_its_threshold_and_rolls_ba
     let ecs = Ecs::new(&layer).await;
     let (good, bad) = (ecs.register("nginx:1.26").await, ecs.register("shop:broken").await);
     ecs.create("web", &good, 2, Some((true, true))).await;
-    tokio::time::sleep(MS(400)).await;
+    tokio::time::sleep(MS(500)).await;
 
     let start = Instant::now();
     ecs.update("web", &bad).await;
-    // 2 tasks fail every 300 ms; the threshold for 2 desired tasks is 3 (0.5 × 2, at least 3).
-    sleep_until(start, MS(450)).await;
+    // 2 tasks fail every 400 ms; the threshold for 2 desired tasks is 3 (0.5 × 2, at least 3).
+    sleep_until(start, MS(600)).await;
     let failing = ecs.describe("web").await;
     assert_eq!(
         deployments(&failing)[0],
         ("PRIMARY".into(), bad.clone(), "IN_PROGRESS".into(), 0, 2, 2)
     );
 
-    sleep_until(start, MS(700)).await;
+    sleep_until(start, MS(1150)).await;
     let tripped = ecs.describe("web").await;
     let all = deployments(&tripped);
     assert_eq!(all[0].0, "PRIMARY", "the rollback deployment: {all:?}");
@@ -299,7 +302,7 @@ async fn a_failing_image_trips_the_circuit_breaker_at_its_threshold_and_rolls_ba
     assert_eq!(seen.state, byoc::api::RolloutState::Failed);
     assert!(seen.rolled_back);
 
-    sleep_until(start, MS(1300)).await;
+    sleep_until(start, MS(1950)).await;
     let rolled_back = ecs.describe("web").await;
     assert_eq!(
         deployments(&rolled_back),
@@ -315,9 +318,9 @@ async fn without_rollback_a_tripped_deployment_stays_primary_and_failed() {
     let ecs = Ecs::new(&layer).await;
     let (good, bad) = (ecs.register("nginx:1.26").await, ecs.register("shop:broken").await);
     ecs.create("web", &good, 2, Some((true, false))).await;
-    tokio::time::sleep(MS(400)).await;
+    tokio::time::sleep(MS(500)).await;
     ecs.update("web", &bad).await;
-    tokio::time::sleep(MS(1000)).await;
+    tokio::time::sleep(MS(1300)).await;
 
     let service = ecs.describe("web").await;
     let all = deployments(&service);
@@ -338,7 +341,7 @@ async fn with_the_breaker_off_a_failing_deployment_stays_in_progress_with_failur
     let start = Instant::now();
     ecs.create("web", &bad, 2, None).await;
 
-    sleep_until(start, MS(1050)).await;
+    sleep_until(start, MS(1400)).await;
     let service = ecs.describe("web").await;
     assert_eq!(deployments(&service), [("PRIMARY".into(), bad, "IN_PROGRESS".into(), 0, 2, 6)]);
 }
@@ -350,7 +353,7 @@ async fn failing_images_can_be_changed_while_the_layer_runs() {
     let ecs = Ecs::new(&layer).await;
     let td = ecs.register("nginx:1.27").await;
     ecs.create("web", &td, 1, None).await;
-    tokio::time::sleep(MS(400)).await;
+    tokio::time::sleep(MS(550)).await;
     assert_eq!(deployments(&ecs.describe("web").await)[0].5, 1);
 }
 
@@ -366,6 +369,8 @@ async fn a_deleted_service_drains_then_is_inactive_and_its_name_stays_taken_whil
         ecs.client.delete_service().cluster(&ecs.cluster).service("web").send().await.unwrap();
     assert_eq!(deleted.service().unwrap().status(), Some("DRAINING"));
     assert_eq!(ecs.describe("web").await.status(), Some("DRAINING"));
+    let listed = ecs.client.list_services().cluster(&ecs.cluster).send().await.unwrap();
+    assert!(listed.service_arns().is_empty(), "a deleted service is no longer listed: {listed:?}");
     let again = ecs
         .client
         .create_service()
@@ -381,7 +386,7 @@ async fn a_deleted_service_drains_then_is_inactive_and_its_name_stays_taken_whil
         ("InvalidParameterException", "Creation of service was not idempotent.")
     );
 
-    sleep_until(start, MS(550)).await;
+    sleep_until(start, MS(900)).await;
     assert_eq!(ecs.describe("web").await.status(), Some("INACTIVE"));
     ecs.create("web", &td, 1, None).await;
     assert_eq!(ecs.describe("web").await.status(), Some("ACTIVE"));
@@ -513,11 +518,17 @@ async fn creating_a_target_group_twice_with_the_same_settings_returns_the_same_g
     assert_eq!(other.category, Category::AlreadyExists);
 }
 
-#[tokio::test]
-async fn a_target_group_stays_in_use_for_a_while_after_its_rule_is_deleted() {
+fn fixed_404() -> aws_sdk_elasticloadbalancingv2::types::Action {
     use aws_sdk_elasticloadbalancingv2::types::{
-        Action, ActionTypeEnum, FixedResponseActionConfig, RuleCondition,
+        Action, ActionTypeEnum, FixedResponseActionConfig,
     };
+    let fixed = FixedResponseActionConfig::builder().status_code("404").build();
+    Action::builder().r#type(ActionTypeEnum::FixedResponse).fixed_response_config(fixed).build()
+}
+
+#[tokio::test]
+async fn a_target_group_stays_in_use_for_a_while_after_its_rule_or_listener_stops_using_it() {
+    use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, RuleCondition};
     let layer = layer(fast());
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&layer.sdk_config());
     let (vpc, subnets) = network();
@@ -529,17 +540,12 @@ async fn a_target_group_stays_in_use_for_a_while_after_its_rule_is_deleted() {
         .await
         .unwrap();
     let lb = lb.load_balancers()[0].load_balancer_arn().unwrap().to_string();
-    let fixed = FixedResponseActionConfig::builder().status_code("404").build();
-    let default = Action::builder()
-        .r#type(ActionTypeEnum::FixedResponse)
-        .fixed_response_config(fixed)
-        .build();
     let listener = elb
         .create_listener()
         .load_balancer_arn(&lb)
         .port(80)
         .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
-        .default_actions(default)
+        .default_actions(fixed_404())
         .send()
         .await
         .unwrap();
@@ -572,6 +578,23 @@ async fn a_target_group_stays_in_use_for_a_while_after_its_rule_is_deleted() {
     );
 
     sleep_until(start, MS(600)).await;
+    delete().await.unwrap();
+
+    // A listener's default action holds its target group the same way.
+    let by_default = target_group(&elb, &unique("tg").replace('-', ""), &vpc, 80).await.unwrap();
+    let forward =
+        Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&by_default).build();
+    elb.modify_listener().listener_arn(&listener).default_actions(forward).send().await.unwrap();
+    elb.modify_listener()
+        .listener_arn(&listener)
+        .default_actions(fixed_404())
+        .send()
+        .await
+        .unwrap();
+    let delete = || elb.delete_target_group().target_group_arn(&by_default).send();
+    let err = AwsError::from_sdk("DeleteTargetGroup", delete().await.unwrap_err());
+    assert_eq!(err.code, "ResourceInUse", "right after the listener stopped forwarding to it");
+    tokio::time::sleep(MS(600)).await;
     delete().await.unwrap();
 }
 
@@ -757,4 +780,34 @@ async fn every_request_is_recorded_with_its_service_operation_status_and_outcome
     );
     let times: Vec<Duration> = layer.calls().iter().map(|c| c.at).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[test]
+fn a_layer_serves_plain_sync_code_and_stops_when_its_last_clone_is_dropped() {
+    let layer = layer(fast());
+    let clone = layer.clone();
+    let address = layer.endpoint().trim_start_matches("http://").to_string();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {address}\r\n\
+         X-Amz-Target: AmazonEC2ContainerServiceV20141113.ListClusters\r\n\
+         Content-Type: application/x-amz-json-1.1\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-1/ecs/aws4_request, \
+         SignedHeaders=host, Signature=0\r\n\
+         Content-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    );
+    let mut stream = TcpStream::connect(&address).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("clusterArns"), "{response}");
+
+    drop(layer);
+    assert!(TcpStream::connect(&address).is_ok(), "a clone keeps it serving");
+    drop(clone);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while TcpStream::connect(&address).is_ok() {
+        assert!(Instant::now() < deadline, "still serving after the last clone was dropped");
+        std::thread::sleep(MS(20));
+    }
 }

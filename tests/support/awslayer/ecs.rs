@@ -1,5 +1,5 @@
-//! ECS through the layer: keeps each service's deployments in time (`deployments`) and rewrites
-//! the `service`/`services` objects of CreateService, UpdateService, DescribeServices and
+//! ECS through the layer: keeps each service's deployments in time (`ecs_model`, `service`) and
+//! rewrites the `service`/`services` objects of CreateService, UpdateService, DescribeServices and
 //! DeleteService from that model; refuses what real ECS refuses and moto allows. Requests go to
 //! moto as they are; the model is keyed by cluster name (requests may name the cluster by name or
 //! ARN) and service name.
@@ -16,69 +16,33 @@
 //!   <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html>). A
 //!   desiredCount-only update scales the current deployment; changes to the deployment
 //!   configuration, tags or grace period alone start nothing.
-//! - A service being deleted: "Creation of service was not idempotent." (InvalidParameterException)
-//!   answers a CreateService of a name whose service is still DRAINING, or ACTIVE with different
-//!   parameters, as real ECS does (hashicorp/terraform#20182, floci-io/floci#1095); UpdateService of
-//!   a deleted service answers ServiceNotActiveException ("The specified service isn't active. You
-//!   can't update a service that's inactive.", UpdateService errors).
+//! - Deleted services (DeleteService,
+//!   <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteService.html>): "the
+//!   service status moves from ACTIVE to DRAINING, and the service is no longer visible in the
+//!   console or in the ListServices API operation. … Services in the DRAINING or INACTIVE status
+//!   can still be viewed with the DescribeServices API operation." and "If you attempt to create a
+//!   new service with the same name as an existing service in either ACTIVE or DRAINING status,
+//!   you receive an error." That error is InvalidParameterException "Creation of service was not
+//!   idempotent." (as real ECS answers it: hashicorp/terraform#20182); an ACTIVE service created
+//!   again with identical parameters is returned as it is. UpdateService of a deleted service
+//!   answers ServiceNotActiveException ("The specified service isn't active. You can't update a
+//!   service that's inactive.", UpdateService errors).
 //! - `clientToken`: "If you retry a request that completed successfully using the same client
 //!   token and the same parameters, the retry succeeds without performing any further actions."
 //!   and "You should not reuse the same client token for other API requests." (Ensuring
 //!   idempotency, <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/ECS_Idempotency.html>).
 //!   A reused token with different parameters is refused with the same InvalidParameterException.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    hash::{Hash, Hasher},
-    time::Instant,
-};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
 use super::{
-    Shared, State,
-    deployments::{Breaker, Ctx, Rollout, Service, Status, Timing},
+    Shared,
+    ecs_model::{breaker, deployed, hash_json, learn_images},
+    service::{Service, Status},
     wire::{self, Reply, Req},
 };
-
-/// What the layer knows of ECS.
-#[derive(Debug, Default)]
-pub struct Model {
-    services: HashMap<(String, String), Known>,
-    /// Container images per task definition ARN.
-    images: HashMap<String, Vec<String>>,
-    /// CreateService client tokens per cluster: the hash of the request they came with.
-    tokens: HashMap<(String, String), u64>,
-    created: HashMap<String, usize>,
-}
-
-/// A service as the model tracks it.
-#[derive(Debug)]
-struct Known {
-    service: Service,
-    /// moto's last view of the service, the base the model's fields are written onto.
-    snapshot: Value,
-    /// The CreateService parameters' hash.
-    params: u64,
-    /// What ECS deploys besides the task definition, as last requested.
-    deploys: BTreeMap<&'static str, Value>,
-}
-
-/// Request fields whose change starts a new deployment.
-const DEPLOYED: [&str; 6] = [
-    "networkConfiguration",
-    "loadBalancers",
-    "serviceRegistries",
-    "platformVersion",
-    "capacityProviderStrategy",
-    "placementConstraints",
-];
-
-impl Model {
-    pub fn deployments_created(&self, service_name: &str) -> usize {
-        self.created.get(service_name).copied().unwrap_or(0)
-    }
-}
 
 pub async fn handle(shared: &Shared, req: &Req) -> Reply {
     match req.operation.as_str() {
@@ -86,6 +50,7 @@ pub async fn handle(shared: &Shared, req: &Req) -> Reply {
         "UpdateService" => update_service(shared, req).await,
         "DeleteService" => delete_service(shared, req).await,
         "DescribeServices" => describe_services(shared, req).await,
+        "ListServices" => list_services(shared, req).await,
         "RegisterTaskDefinition" | "DescribeTaskDefinition" => {
             let reply = shared.forward(req).await;
             learn_images(&mut shared.lock().ecs, &reply.json());
@@ -111,39 +76,6 @@ fn not_idempotent() -> Reply {
     wire::json_error(400, "InvalidParameterException", "Creation of service was not idempotent.")
 }
 
-/// A hash of a JSON value that ignores key order.
-fn hash_json(value: &Value) -> u64 {
-    fn canonical(value: &Value) -> String {
-        match value {
-            Value::Object(map) => {
-                let sorted: BTreeMap<&String, String> =
-                    map.iter().map(|(k, v)| (k, canonical(v))).collect();
-                let fields: Vec<String> =
-                    sorted.iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
-                format!("{{{}}}", fields.join(","))
-            }
-            Value::Array(items) => {
-                format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(","))
-            }
-            other => other.to_string(),
-        }
-    }
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    canonical(value).hash(&mut hasher);
-    hasher.finish()
-}
-
-fn learn_images(model: &mut Model, body: &Value) {
-    let td = &body["taskDefinition"];
-    if let Some(arn) = td["taskDefinitionArn"].as_str() {
-        let images = td["containerDefinitions"]
-            .as_array()
-            .map(|c| c.iter().filter_map(|c| c["image"].as_str().map(str::to_string)).collect())
-            .unwrap_or_default();
-        model.images.insert(arn.to_string(), images);
-    }
-}
-
 /// Makes sure the images of `arn` are known, asking moto if need be.
 async fn know_images(shared: &Shared, like: &Req, arn: &str) {
     if arn.is_empty() || shared.lock().ecs.images.contains_key(arn) {
@@ -152,136 +84,6 @@ async fn know_images(shared: &Shared, like: &Req, arn: &str) {
     let target = "AmazonEC2ContainerServiceV20141113.DescribeTaskDefinition";
     let reply = shared.ask_json(like, target, json!({ "taskDefinition": arn })).await;
     learn_images(&mut shared.lock().ecs, &reply.json());
-}
-
-impl State {
-    fn timing(&self) -> Timing {
-        Timing {
-            task_start: self.config.task_start,
-            drain: self.config.drain,
-            service_draining: self.config.service_draining,
-        }
-    }
-
-    /// Runs `f` on a service of the model with a context at `now`, after advancing it.
-    fn with_service<T>(
-        &mut self,
-        key: &(String, String),
-        now: Instant,
-        f: impl FnOnce(&mut Known, &mut Ctx) -> T,
-    ) -> Option<T> {
-        let timing = self.timing();
-        let failing_images = self.config.failing_images.clone();
-        let images = &self.ecs.images;
-        let failing = |td: &str| {
-            images.get(td).is_some_and(|imgs| {
-                imgs.iter().any(|img| {
-                    failing_images.iter().any(|f| !f.is_empty() && img.contains(f.as_str()))
-                })
-            })
-        };
-        let known = self.ecs.services.get_mut(key)?;
-        let mut ctx = Ctx { now, timing, rng: &mut self.rng, failing: &failing };
-        known.service.advance(&mut ctx);
-        Some(f(known, &mut ctx))
-    }
-
-    /// The model's view of a service as ECS's JSON, written onto moto's.
-    fn render(&self, key: &(String, String), now: Instant, shared: &Shared) -> Option<Value> {
-        let known = self.ecs.services.get(key)?;
-        let timing = self.timing();
-        let service = &known.service;
-        let mut out = known.snapshot.clone();
-        let obj = out.as_object_mut()?;
-        let network = obj.get("networkConfiguration").cloned();
-        let deployments: Vec<Value> = service
-            .deployments
-            .iter()
-            .map(|d| {
-                let mut dep = json!({
-                    "id": d.id,
-                    "status": if d.primary { "PRIMARY" } else { "ACTIVE" },
-                    "taskDefinition": d.task_definition,
-                    "desiredCount": d.desired,
-                    "pendingCount": if d.rollout == Rollout::Failed { 0 } else { d.pending(now, &timing) },
-                    "runningCount": d.running(now, &timing),
-                    "failedTasks": d.failed_tasks(now, &timing),
-                    "createdAt": shared.epoch(d.created),
-                    "updatedAt": shared.epoch(d.updated),
-                    "launchType": "FARGATE",
-                    "platformVersion": "1.4.0",
-                    "platformFamily": "Linux",
-                    "rolloutState": match d.rollout {
-                        Rollout::InProgress => "IN_PROGRESS",
-                        Rollout::Completed => "COMPLETED",
-                        Rollout::Failed => "FAILED",
-                    },
-                    "rolloutStateReason": d.reason,
-                });
-                if let (Some(network), Some(dep)) = (&network, dep.as_object_mut()) {
-                    dep.insert("networkConfiguration".into(), network.clone());
-                }
-                dep
-            })
-            .collect();
-        let running: i64 = service.deployments.iter().map(|d| d.running(now, &timing)).sum();
-        let pending: i64 = service
-            .deployments
-            .iter()
-            .filter(|d| d.rollout != Rollout::Failed)
-            .map(|d| d.pending(now, &timing))
-            .sum();
-        let events: Vec<Value> = service
-            .events
-            .iter()
-            .map(|e| json!({ "id": e.id, "createdAt": shared.epoch(e.at), "message": e.message }))
-            .collect();
-        obj.insert("status".into(), json!(service.status(now, &timing).as_str()));
-        obj.insert("desiredCount".into(), json!(service.desired));
-        obj.insert("runningCount".into(), json!(running));
-        obj.insert("pendingCount".into(), json!(pending));
-        obj.insert("taskDefinition".into(), json!(service.task_definition()));
-        obj.insert("deployments".into(), Value::Array(deployments));
-        obj.insert("events".into(), Value::Array(events));
-        let config = obj.entry("deploymentConfiguration").or_insert_with(|| json!({}));
-        if let Some(config) = config.as_object_mut() {
-            config.entry("maximumPercent").or_insert(json!(200));
-            config.entry("minimumHealthyPercent").or_insert(json!(100));
-            config.insert(
-                "deploymentCircuitBreaker".into(),
-                json!({ "enable": service.breaker.enable, "rollback": service.breaker.rollback }),
-            );
-        }
-        Some(out)
-    }
-
-    /// Adds a model for a service first seen in a moto answer, as already settled.
-    fn adopt(&mut self, key: &(String, String), snapshot: &Value, now: Instant) {
-        if self.ecs.services.contains_key(key) {
-            return;
-        }
-        let timing = self.timing();
-        let td = snapshot["taskDefinition"].as_str().unwrap_or_default();
-        let desired = snapshot["desiredCount"].as_i64().unwrap_or(0);
-        let mut ctx = Ctx { now, timing, rng: &mut self.rng, failing: &|_| false };
-        let service = Service::settled(&key.1, td, desired, &mut ctx);
-        let known =
-            Known { service, snapshot: snapshot.clone(), params: 0, deploys: deployed(snapshot) };
-        self.ecs.services.insert(key.clone(), known);
-    }
-}
-
-fn breaker(config: &Value) -> Option<Breaker> {
-    let b = config.get("deploymentCircuitBreaker")?;
-    Some(Breaker {
-        enable: b["enable"].as_bool().unwrap_or(false),
-        rollback: b["rollback"].as_bool().unwrap_or(false),
-    })
-}
-
-/// The request fields that, when changed, start a new deployment.
-fn deployed(body: &Value) -> BTreeMap<&'static str, Value> {
-    DEPLOYED.iter().filter_map(|k| body.get(*k).map(|v| (*k, v.clone()))).collect()
 }
 
 /// The answer with its `service` replaced by the model's view.
@@ -467,5 +269,24 @@ async fn describe_services(shared: &Shared, req: &Req) -> Reply {
         obj.insert("services".into(), Value::Array(services));
         obj.insert("failures".into(), Value::Array(failures));
     }
+    reply.with_json(&answer)
+}
+
+/// ListServices without the services the model knows are deleted (DRAINING or INACTIVE).
+async fn list_services(shared: &Shared, req: &Req) -> Reply {
+    let cluster = cluster_name(&req.json()["cluster"]);
+    let reply = shared.forward(req).await;
+    if !reply.is_success() {
+        return reply;
+    }
+    let mut answer = reply.json();
+    let state = shared.lock();
+    if let Some(arns) = answer["serviceArns"].as_array_mut() {
+        arns.retain(|arn| {
+            let key = (cluster.clone(), service_name(arn));
+            state.ecs.services.get(&key).is_none_or(|known| known.service.deleted.is_none())
+        });
+    }
+    drop(state);
     reply.with_json(&answer)
 }

@@ -11,7 +11,9 @@
 //!   while after DeleteRule, the eventual consistency every tool retries through
 //!   (hashicorp/terraform-provider-aws#1315: "Target group '…' is currently in use by a listener
 //!   or a rule" right after the rule was removed). The layer tracks rule → target groups from
-//!   CreateRule and ModifyRule requests and DescribeRules answers.
+//!   CreateRule and ModifyRule requests and DescribeRules answers, and listener default actions
+//!   from CreateListener and ModifyListener; DeleteListener and DeleteLoadBalancer take theirs
+//!   along.
 //! - CreateTargetGroup
 //!   (<https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html>):
 //!   "This operation is idempotent, which means that it completes at most one time. If you
@@ -30,7 +32,8 @@ use super::{
 
 #[derive(Debug, Default)]
 pub struct Model {
-    /// Listener rule ARN → its listener and the target groups it forwards to.
+    /// Listener rule ARN (or listener ARN, for a listener's default actions) → its listener and
+    /// the target groups it forwards to.
     rules: HashMap<String, (String, Vec<String>)>,
     /// Target group ARN → when the last rule forwarding to it stopped doing so.
     released: HashMap<String, Instant>,
@@ -72,11 +75,12 @@ impl Model {
     }
 }
 
-/// Every target group ARN a CreateRule/ModifyRule request's actions forward to.
-fn forwarded(form: &[(String, String)]) -> Vec<String> {
+/// Every target group ARN the actions under `prefix` (`Actions.member.`, `DefaultActions.member.`)
+/// of a request forward to.
+fn forwarded(form: &[(String, String)], prefix: &str) -> Vec<String> {
     let mut tgs: Vec<String> = form
         .iter()
-        .filter(|(k, _)| k.starts_with("Actions.member.") && k.ends_with("TargetGroupArn"))
+        .filter(|(k, _)| k.starts_with(prefix) && k.ends_with("TargetGroupArn"))
         .map(|(_, v)| v.clone())
         .collect();
     tgs.sort();
@@ -112,7 +116,7 @@ pub async fn handle(shared: &Shared, req: &Req) -> Reply {
                     Some((listener, _)) => listener.clone(),
                     None => param("ListenerArn"),
                 };
-                elb.set_rule(&rule, listener, forwarded(&form), Instant::now());
+                elb.set_rule(&rule, listener, forwarded(&form, "Actions.member."), Instant::now());
             }
             reply
         }
@@ -130,18 +134,32 @@ pub async fn handle(shared: &Shared, req: &Req) -> Reply {
             }
             reply
         }
-        "DeleteListener" => {
+        "CreateListener" | "ModifyListener" => {
+            let reply = shared.forward(req).await;
+            let listener = wire::tag_text(reply.text(), "ListenerArn").map(str::to_string);
+            let changes_actions = form.iter().any(|(k, _)| k.starts_with("DefaultActions.member."));
+            if let (true, Some(listener), true) = (reply.is_success(), listener, changes_actions) {
+                let tgs = forwarded(&form, "DefaultActions.member.");
+                shared.lock().elb.set_rule(&listener, listener.clone(), tgs, Instant::now());
+            }
+            reply
+        }
+        "DeleteListener" | "DeleteLoadBalancer" => {
             let reply = shared.forward(req).await;
             if reply.is_success() {
-                let listener = param("ListenerArn");
+                // A listener's rules go with it, and a load balancer's listeners with it.
+                let gone = match req.operation.as_str() {
+                    "DeleteListener" => param("ListenerArn"),
+                    _ => param("LoadBalancerArn").replacen(":loadbalancer/", ":listener/", 1) + "/",
+                };
                 let elb = &mut shared.lock().elb;
-                let gone: Vec<String> = elb
+                let rules: Vec<String> = elb
                     .rules
                     .iter()
-                    .filter(|(_, (l, _))| *l == listener)
-                    .map(|(r, _)| r.clone())
+                    .filter(|(_, (listener, _))| *listener == gone || listener.starts_with(&gone))
+                    .map(|(rule, _)| rule.clone())
                     .collect();
-                for rule in gone {
+                for rule in rules {
                     elb.remove_rule(&rule, Instant::now());
                 }
             }

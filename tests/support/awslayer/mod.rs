@@ -1,7 +1,7 @@
 //! The AWS behaviour layer: an HTTP proxy in front of moto that plays what real AWS does and moto
 //! does not, each behaviour following the AWS page its module cites. moto answers at once and
 //! never fails; through the layer, ECS deployments take time, fail, trip the circuit breaker and
-//! roll back (`ecs`, `deployments`); deleted secret names stay taken for a while (`secrets`);
+//! roll back (`ecs`, `ecs_model`, `service`, `deployment`); deleted secret names stay taken for a while (`secrets`);
 //! target groups stay "in use" after their rule goes and are created idempotently (`elb`);
 //! requests are throttled at AWS's default rates (`throttle`); and faults can be injected on
 //! demand (`faults`). Everything else is forwarded to moto unchanged.
@@ -14,12 +14,14 @@
 //! let ecs = aws_sdk_ecs::Client::new(&layer.sdk_config());
 //! ```
 
-mod deployments;
+mod deployment;
 mod ecs;
+mod ecs_model;
 mod elb;
 mod faults;
 mod proxy;
 mod secrets;
+mod service;
 mod throttle;
 mod wire;
 
@@ -122,7 +124,7 @@ pub(crate) struct State {
     pub calls: Vec<Call>,
     pub reached: HashMap<String, usize>,
     pub throttled: usize,
-    pub ecs: ecs::Model,
+    pub ecs: ecs_model::Model,
     pub elb: elb::Model,
     pub secrets: secrets::Model,
 }
@@ -170,7 +172,7 @@ impl Layer {
                 calls: Vec::new(),
                 reached: HashMap::new(),
                 throttled: 0,
-                ecs: ecs::Model::default(),
+                ecs: ecs_model::Model::default(),
                 elb: elb::Model::default(),
                 secrets: secrets::Model::default(),
             }),

@@ -32,17 +32,12 @@
 //!   console or in the ListServices API operation. After all tasks have transitioned to either
 //!   STOPPING or STOPPED status, the service status moves from DRAINING to INACTIVE."
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::faults::Rng;
-
-/// How long things take.
-#[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    pub task_start: Duration,
-    pub drain: Duration,
-    pub service_draining: Duration,
-}
+use super::{
+    deployment::{Batch, Deployment, Rollout, Timing},
+    faults::Rng,
+};
 
 /// What every change to a service needs: the time, the durations, ids, and which task definitions
 /// fail to start.
@@ -51,123 +46,6 @@ pub struct Ctx<'a> {
     pub timing: Timing,
     pub rng: &'a mut Rng,
     pub failing: &'a dyn Fn(&str) -> bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rollout {
-    InProgress,
-    Completed,
-    Failed,
-}
-
-/// Tasks launched together.
-#[derive(Debug, Clone)]
-struct Batch {
-    count: i64,
-    launched: Instant,
-}
-
-#[derive(Debug, Clone)]
-pub struct Deployment {
-    pub id: String,
-    pub primary: bool,
-    pub task_definition: String,
-    pub desired: i64,
-    batches: Vec<Batch>,
-    /// Its tasks never become healthy (the image is one of the failing images).
-    failing: bool,
-    /// Failures counted before the current batches.
-    failed_before: i64,
-    pub rollout: Rollout,
-    pub reason: String,
-    pub created: Instant,
-    pub updated: Instant,
-    /// For ECS's own rollback deployments: the deployment rolled back to.
-    rollback_to: Option<String>,
-}
-
-impl Deployment {
-    fn new(id: String, task_definition: &str, desired: i64, failing: bool, now: Instant) -> Self {
-        Deployment {
-            reason: format!("ECS deployment {id} in progress."),
-            id,
-            primary: true,
-            task_definition: task_definition.to_string(),
-            desired,
-            batches: vec![Batch { count: desired, launched: now }],
-            failing,
-            failed_before: 0,
-            rollout: Rollout::InProgress,
-            created: now,
-            updated: now,
-            rollback_to: None,
-        }
-    }
-
-    /// Tasks running at `now`.
-    pub fn running(&self, now: Instant, timing: &Timing) -> i64 {
-        if self.failing {
-            return 0;
-        }
-        self.batches.iter().filter(|b| b.launched + timing.task_start <= now).map(|b| b.count).sum()
-    }
-
-    /// Tasks launched but not yet running at `now`.
-    pub fn pending(&self, now: Instant, timing: &Timing) -> i64 {
-        let launched: i64 = self.batches.iter().map(|b| b.count).sum();
-        launched - self.running(now, timing)
-    }
-
-    /// Tasks that failed to start, up to `now`: each pending task of a failing deployment fails
-    /// once per `task_start` and is launched again.
-    pub fn failed_tasks(&self, now: Instant, timing: &Timing) -> i64 {
-        if !self.failing || timing.task_start.is_zero() {
-            return self.failed_before;
-        }
-        let rounds = |b: &Batch| {
-            (now.saturating_duration_since(b.launched).as_nanos() / timing.task_start.as_nanos())
-                as i64
-        };
-        self.failed_before + self.batches.iter().map(|b| b.count * rounds(b)).sum::<i64>()
-    }
-
-    /// Stops launching: counts the failures so far and drops the tasks not yet running.
-    fn stop_launching(&mut self, now: Instant, timing: &Timing) {
-        self.failed_before = self.failed_tasks(now, timing);
-        if self.failing {
-            self.batches.clear();
-        } else {
-            self.batches.retain(|b| b.launched + timing.task_start <= now);
-        }
-    }
-
-    /// When every launched task is running (healthy deployments only).
-    fn all_running_at(&self, timing: &Timing) -> Instant {
-        self.batches.iter().map(|b| b.launched).max().unwrap_or(self.created) + timing.task_start
-    }
-
-    /// When the circuit breaker trips: the first round at which failures reach `threshold`.
-    fn trips_at(&self, threshold: i64, timing: &Timing) -> Option<Instant> {
-        if !self.failing || self.batches.is_empty() || timing.task_start.is_zero() {
-            return None;
-        }
-        let mut failed = self.failed_before;
-        let mut rounds: Vec<(Instant, i64)> = Vec::new();
-        for b in &self.batches {
-            let needed = threshold.saturating_sub(self.failed_before) / b.count.max(1) + 1;
-            for k in 1..=needed.min(400) as u32 {
-                rounds.push((b.launched + timing.task_start * k, b.count));
-            }
-        }
-        rounds.sort_by_key(|(at, _)| *at);
-        for (at, count) in rounds {
-            failed += count;
-            if failed >= threshold {
-                return Some(at);
-            }
-        }
-        None
-    }
 }
 
 /// One event of the service, newest first when rendered.
