@@ -811,3 +811,50 @@ fn a_layer_serves_plain_sync_code_and_stops_when_its_last_clone_is_dropped() {
         std::thread::sleep(MS(20));
     }
 }
+
+const WEB: &str = r#"
+apiVersion: byoc.dev/v1alpha1
+kind: CloudService
+metadata: { name: web, namespace: shop }
+spec:
+  accountRef: { name: ACCOUNT }
+  image: nginx:1.26
+  ports: [{ name: http, containerPort: 80 }]
+  replicas: 2
+  healthCheck: { path: /healthz }
+  ingress: { loadBalancer: public, hosts: [shop.example.com], paths: ["/*"], port: http }
+  env: [{ name: PASSWORD, valueFrom: { secretKeyRef: { name: db, key: password } } }]
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: db, namespace: shop }
+stringData: { password: hunter2 }
+"#;
+
+#[tokio::test]
+async fn the_operator_applies_a_whole_service_through_the_layer_and_sees_its_rollout_progress() {
+    use byoc::{
+        api::RolloutState,
+        aws::{Aws, CallCounter, RateLimiter},
+    };
+    let layer = layer(fast());
+    let world = support::moto::World::new("through-layer");
+    let aws = Aws::new(&layer.sdk_config(), CallCounter::default(), RateLimiter::unlimited());
+    let sessions = world.sessions_with(aws);
+    let manifests = world.manifests(WEB);
+    let prepared = byoc::oneshot::prepare(&manifests, &world.cluster_id).unwrap();
+
+    let applied = byoc::oneshot::apply(&manifests, &prepared, &sessions).await.unwrap();
+    let rollout = applied[0].1.rollout.clone().unwrap();
+    assert_eq!((rollout.state, rollout.running, rollout.desired), (RolloutState::InProgress, 0, 2));
+
+    tokio::time::sleep(MS(600)).await;
+    let applied = byoc::oneshot::apply(&manifests, &prepared, &sessions).await.unwrap();
+    let rollout = applied[0].1.rollout.clone().unwrap();
+    assert_eq!((rollout.state, rollout.running, rollout.pending), (RolloutState::Completed, 2, 0));
+    let calls = layer.calls();
+    for service in ["ecs", "elbv2", "secretsmanager", "logs"] {
+        assert!(calls.iter().any(|c| c.service == service), "{service} went through the layer");
+    }
+    assert!(calls.iter().all(|c| c.status < 500), "no server error on the way: {calls:?}");
+}
