@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod awslayer;
 pub mod e2e;
 pub mod helm;
 pub mod inventory;
