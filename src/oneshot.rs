@@ -257,19 +257,32 @@ async fn apply_one(
     state: &account::AccountState,
     cache: &ObserveCache,
 ) -> Result<resources::Applied, resources::EngineError> {
+    retry_transient(&p.label, || async {
+        let observed = resources::observe(aws, &p.stack, state, cache).await?;
+        resources::apply(aws, &p.stack, &observed, state, cache).await
+    })
+    .await
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or `TRANSIENT_RETRY` has passed, backing off
+/// from half a second to ten seconds while AWS answers transiently.
+async fn retry_transient<T, F, Fut>(
+    label: &str,
+    mut attempt: F,
+) -> Result<T, resources::EngineError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, resources::EngineError>>,
+{
     let deadline = tokio::time::Instant::now() + TRANSIENT_RETRY;
     let mut delay = std::time::Duration::from_millis(500);
     loop {
-        let result = match resources::observe(aws, &p.stack, state, cache).await {
-            Ok(observed) => resources::apply(aws, &p.stack, &observed, state, cache).await,
-            Err(e) => Err(e),
-        };
-        match result {
+        match attempt().await {
             Err(e)
                 if matches!(e.category(), Some(Category::Transient | Category::Throttled))
                     && tokio::time::Instant::now() + delay < deadline =>
             {
-                tracing::warn!(service = %p.label, error = %e, retry_in = ?delay, "transient AWS error; retrying");
+                tracing::warn!(object = %label, error = %e, retry_in = ?delay, "transient AWS error; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(std::time::Duration::from_secs(10));
             }
@@ -329,7 +342,7 @@ pub async fn delete(
         let plan = if dry_run {
             resources::plan_delete(aws, &t, &cache).await
         } else {
-            resources::delete(aws, &t, &cache).await
+            retry_transient(&label, || resources::delete(aws, &t, &cache)).await
         };
         out.push((label.clone(), plan.map_err(|e| format!("{label}: {e}"))?));
     }

@@ -298,7 +298,7 @@ async fn a_failing_image_trips_the_circuit_breaker_at_its_threshold_and_rolls_ba
         said.iter().any(|e| e.starts_with("(service web) rolling back to deployment ecs-svc/"))
     );
     // The operator reads this state as a failed rollout that ECS rolled back.
-    let seen = byoc::resources::rollout::rollout(&tripped, &bad);
+    let seen = byoc::resources::rollout::rollout(&tripped, &bad, Default::default(), None);
     assert_eq!(seen.state, byoc::api::RolloutState::Failed);
     assert!(seen.rolled_back);
 

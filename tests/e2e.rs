@@ -1,11 +1,12 @@
 //! End-to-end: the `byoc controller` binary against a Kubernetes API (the stand-in, or the real
-//! cluster of `BYOC_E2E_KUBECONFIG`) and moto. Every test runs unchanged on both.
+//! cluster of `BYOC_E2E_KUBECONFIG`) and moto behind the AWS behaviour layer (ECS deployments that
+//! take time, fail and roll back). Every test runs unchanged on both.
 
 mod support;
 
 use std::time::Duration;
 
-use byoc::api::{CloudService, FINALIZER};
+use byoc::api::{CloudService, FINALIZER, RolloutState};
 use k8s_openapi::api::{core::v1::Namespace, events::v1::Event};
 use kube::{
     Api,
@@ -32,7 +33,7 @@ const STACK: [&str; 7] = [
 
 /// A fresh world, API and operator (with `args`), and the world's CloudAccount applied.
 async fn start(prefix: &str, namespaces: usize, args: &[&str]) -> (World, Kube, Operator) {
-    let w = World::new(&format!("e2e-{prefix}"));
+    let w = World::with_layer(&format!("e2e-{prefix}"), World::fast_layer());
     let kube = Kube::start(prefix, namespaces).await;
     let op = Operator::start(&kube, &w, args);
     kube.apply(&account_yaml(&w)).await;
@@ -220,7 +221,7 @@ async fn changing_the_image_rolls_out_a_new_revision_and_advances_observed_gener
     let first = ready(&kube, &ns, "web").await;
     kube.apply(&web(&w, &ns, "web", "img.example.com").replace("nginx:1.26", "nginx:1.27")).await;
     let generation = first.metadata.generation.unwrap() + 1;
-    let rolled = service_where(&kube, &ns, "web", "a rollout of revision 2", |s| {
+    let rolling = service_where(&kube, &ns, "web", "a rollout of revision 2", |s| {
         let st = s.status.clone().unwrap_or_default();
         st.observed_generation == Some(generation)
             && st
@@ -230,11 +231,18 @@ async fn changing_the_image_rolls_out_a_new_revision_and_advances_observed_gener
                 .is_some_and(|t| t.ends_with(":2"))
     })
     .await;
-    // moto never moves ECS deployments forward: the honest state is Reconciling, not Ready.
-    let st = rolled.status.unwrap();
-    assert_eq!(condition(&st.conditions, "Ready").unwrap().0, "False");
-    let (status, reason, _) = condition(&st.conditions, "Reconciling").unwrap();
-    assert_eq!((status.as_str(), reason.as_str()), ("True", "RollingOut"));
+    // Until ECS has the new tasks running, the honest state is Reconciling, not Ready.
+    let st = rolling.status.unwrap();
+    let rolled_out = st.rollout.as_ref().is_some_and(|r| r.state == RolloutState::Completed);
+    if !rolled_out {
+        let (status, reason, _) = condition(&st.conditions, "Reconciling").unwrap();
+        assert_eq!((status.as_str(), reason.as_str()), ("True", "RollingOut"));
+        assert_eq!(condition(&st.conditions, "Ready").unwrap().0, "False");
+    }
+    let done = ready(&kube, &ns, "web").await.status.unwrap();
+    let rollout = done.rollout.unwrap();
+    assert!(rollout.task_definition.unwrap().ends_with(":2"));
+    assert_eq!((rollout.running, rollout.desired), (1, 1));
     assert_eq!(w.inventory().await.iter().filter(|(k, _)| k == "TaskDefinition").count(), 2);
     kube.cleanup(&[&w.account]).await;
 }
@@ -411,7 +419,7 @@ async fn the_controller_recovers_from_dropped_watches_and_expired_resource_versi
 
 #[tokio::test]
 async fn with_two_replicas_only_the_lease_holder_reconciles_and_a_successor_takes_over() {
-    let w = World::new("e2e-leader");
+    let w = World::with_layer("e2e-leader", World::fast_layer());
     let kube = Kube::start("leader", 1).await;
     let ns = kube.namespaces[0].clone();
     let lease_args = ["--leader-election", "--lease-namespace", &ns, "--lease-name", "byoc-e2e"];
@@ -526,7 +534,7 @@ async fn an_older_service_moving_onto_a_younger_ones_host_takes_the_route_over()
 
 #[tokio::test]
 async fn services_applied_before_their_account_become_ready_without_waiting_for_a_resync() {
-    let w = World::new("e2e-order");
+    let w = World::with_layer("e2e-order", World::fast_layer());
     let kube = Kube::start("order", 1).await;
     let ns = kube.namespaces[0].clone();
     let _op = Operator::start(&kube, &w, &["--resync-interval", "10m"]);

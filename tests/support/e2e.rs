@@ -217,7 +217,7 @@ impl Operator {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_byoc"));
         let selector = format!("byoc.dev/e2e={}", world.account);
         let health = format!("127.0.0.1:{port}");
-        let endpoint = super::moto::endpoint();
+        let endpoint = world.endpoint.clone();
         let defaults = [
             ("--namespaces", kube.namespaces.join(",")),
             ("--account-selector", selector),

@@ -16,7 +16,10 @@ use byoc::{
     oneshot::{self, Manifests, Sessions},
 };
 
-use super::manifests::repo_root;
+use super::{
+    awslayer::{self, Layer},
+    manifests::repo_root,
+};
 
 static ENDPOINT: OnceLock<String> = OnceLock::new();
 static WRAPPER: OnceLock<std::sync::Mutex<std::process::Child>> = OnceLock::new();
@@ -74,10 +77,15 @@ pub fn endpoint() -> String {
 
 /// SDK configuration for the emulator.
 pub fn sdk_config() -> aws_config::SdkConfig {
+    sdk_config_for(&endpoint())
+}
+
+/// SDK configuration for an emulator endpoint (moto, or the AWS behaviour layer in front of it).
+pub fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("eu-west-1"))
-        .endpoint_url(endpoint())
+        .endpoint_url(endpoint)
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
             Credentials::new("testing", "testing", None, None, "byoc-tests"),
         ))
@@ -95,19 +103,41 @@ pub struct World {
     pub cluster_id: String,
     pub calls: CallCounter,
     pub aws: Aws,
+    /// Where the operator's AWS calls go: moto, or the AWS behaviour layer in front of it.
+    pub endpoint: String,
+    /// The AWS behaviour layer, when the world has one.
+    pub layer: Option<Layer>,
 }
 
 impl World {
     pub fn new(test: &str) -> World {
-        World::create(test, false)
+        World::create(test, false, None)
     }
 
     /// A world whose load balancer pool also has `secure`, an HTTPS load balancer.
     pub fn with_https(test: &str) -> World {
-        World::create(test, true)
+        World::create(test, true, None)
     }
 
-    fn create(test: &str, https: bool) -> World {
+    /// A world whose AWS is moto behind the AWS behaviour layer: ECS deployments take time, fail
+    /// and roll back, deleted names stay taken for a while, throttling and faults on demand.
+    pub fn with_layer(test: &str, config: awslayer::Config) -> World {
+        World::create(test, false, Some(config))
+    }
+
+    /// The layer's timings for tests: fast, but every state is observable.
+    pub fn fast_layer() -> awslayer::Config {
+        awslayer::Config {
+            task_start: Duration::from_millis(600),
+            drain: Duration::from_millis(300),
+            service_draining: Duration::from_millis(800),
+            secret_name_reuse: Duration::from_millis(1500),
+            target_group_in_use: Duration::from_millis(800),
+            ..awslayer::Config::default()
+        }
+    }
+
+    fn create(test: &str, https: bool, layer: Option<awslayer::Config>) -> World {
         let unique = format!(
             "{}-{:x}",
             test.replace('_', "-").chars().take(20).collect::<String>(),
@@ -126,15 +156,24 @@ impl World {
             "prereqs.py failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let layer = layer.map(|config| Layer::start(&endpoint(), config));
+        let aws_endpoint = layer.as_ref().map_or_else(endpoint, Layer::endpoint);
         let calls = CallCounter::default();
-        let aws = Aws::new(&sdk_config(), calls.clone(), RateLimiter::unlimited());
+        let aws = Aws::new(&sdk_config_for(&aws_endpoint), calls.clone(), RateLimiter::unlimited());
+        // The network was made directly on moto; everything else goes through the layer.
+        let account_yaml = String::from_utf8(out.stdout).unwrap().replace(
+            &format!("endpointUrl: {}", endpoint()),
+            &format!("endpointUrl: {aws_endpoint}"),
+        );
         World {
             namespace: format!("ns-{unique}"),
             account: unique.clone(),
-            account_yaml: String::from_utf8(out.stdout).unwrap(),
+            account_yaml,
             cluster_id: format!("test-{unique}"),
             calls,
             aws,
+            endpoint: aws_endpoint,
+            layer,
         }
     }
 
