@@ -548,3 +548,34 @@ async fn services_applied_before_their_account_become_ready_without_waiting_for_
     }
     kube.cleanup(&[&w.account]).await;
 }
+
+#[tokio::test]
+async fn a_broken_image_is_stalled_with_ecs_reason_and_resyncs_never_deploy_it_again() {
+    let (w, kube, _op) = start("broken", 1, &[]).await;
+    let ns = kube.namespaces[0].clone();
+    let good = web(&w, &ns, "web", "broken.example.com");
+    kube.apply(&good).await;
+    let first = ready(&kube, &ns, "web").await.status.unwrap();
+    let arn = first.resources.iter().find(|r| r.kind == "EcsService").unwrap().id.clone();
+    let name = arn.rsplit('/').next().unwrap().to_string();
+    kube.apply(&good.replace("nginx:1.26", "nginx:broken")).await;
+    let message = stalled(&kube, &ns, "web", "RolloutFailed").await;
+    assert!(message.contains(":2") && message.contains("circuit breaker"), "{message}");
+
+    // The resync interval is 3 s: several resyncs later, still stalled, nothing redeployed.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let layer = w.layer.as_ref().unwrap();
+    assert_eq!(layer.deployments_created(&name), 2, "the create and the one broken update");
+    let now = kube.services(&ns).get("web").await.unwrap().status.unwrap();
+    let (status, reason, _) = condition(&now.conditions, "Stalled").unwrap();
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "RolloutFailed"));
+    let rollout = now.rollout.unwrap();
+    assert!(rollout.rolled_back && rollout.failed_tasks >= 3, "{rollout:?}");
+    assert!(rollout.deployment_id.is_some_and(|id| id.starts_with("ecs-svc/")));
+    let events = Api::<Event>::namespaced(kube.client.clone(), &ns).list(&Default::default()).await;
+    let reasons: Vec<String> =
+        events.unwrap().items.into_iter().filter_map(|e| e.reason).collect();
+    assert!(reasons.iter().any(|r| r == "RolloutFailed"), "{reasons:?}");
+    assert!(!reasons.iter().any(|r| r == "DriftCorrected"), "a rollback is not drift: {reasons:?}");
+    kube.cleanup(&[&w.account]).await;
+}
