@@ -222,7 +222,9 @@ async fn delete_service(shared: &Shared, req: &Req) -> Reply {
     if !reply.is_success() {
         return reply;
     }
-    let snapshot = reply.json()["service"].clone();
+    let mut snapshot = reply.json()["service"].clone();
+    // moto answers INACTIVE at once; until now the service was ACTIVE.
+    snapshot["status"] = json!("ACTIVE");
     let now = Instant::now();
     let mut state = shared.lock();
     state.adopt(&key, &snapshot, now);

@@ -215,11 +215,14 @@ impl State {
         }
         let td = snapshot["taskDefinition"].as_str().unwrap_or_default();
         let desired = snapshot["desiredCount"].as_i64().unwrap_or(0);
-        self.insert(key, now, |ctx| Known {
-            service: Service::settled(&key.1, td, desired, ctx),
-            snapshot: snapshot.clone(),
-            params: 0,
-            deploys: deployed(snapshot),
+        self.insert(key, now, |ctx| {
+            let mut service = Service::settled(&key.1, td, desired, ctx);
+            if snapshot["status"].as_str().is_some_and(|status| status != "ACTIVE") {
+                // Deleted behind the layer's back: drained already.
+                let timing = ctx.timing;
+                service.delete(now.checked_sub(timing.service_draining).unwrap_or(now), &timing);
+            }
+            Known { service, snapshot: snapshot.clone(), params: 0, deploys: deployed(snapshot) }
         });
     }
 }
