@@ -251,7 +251,7 @@ impl Layer {
         self.shared().lock().ecs.deployments_created(service_name)
     }
 
-    /// Every request seen, in order.
+    /// Every request seen, in the order they were answered (`at` is when each arrived).
     pub fn calls(&self) -> Vec<Call> {
         self.shared().lock().calls.clone()
     }
