@@ -637,7 +637,7 @@ async fn an_elb_burst_beyond_the_account_bucket_is_throttled_and_the_sdk_retries
 
 #[tokio::test]
 async fn a_sustained_excess_surfaces_throttling_after_the_sdk_retries() {
-    let layer = layer(Config { throttle_scale: Some(0.01), ..fast() });
+    let layer = layer(Config { throttle_scale: Some(0.005), ..fast() });
     let config = layer.sdk_config();
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
     let ecs = aws_sdk_ecs::Client::new(&config);

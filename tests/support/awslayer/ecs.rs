@@ -39,7 +39,7 @@ use serde_json::{Value, json};
 
 use super::{
     Shared,
-    ecs_model::{breaker, deployed, hash_json, learn_images},
+    ecs_model::{Known, breaker, deployed, hash_json, learn_images},
     service::{Service, Status},
     wire::{self, Reply, Req},
 };
@@ -108,7 +108,7 @@ async fn create_service(shared: &Shared, req: &Req) -> Reply {
     {
         let mut state = shared.lock();
         let timing = state.timing();
-        let _ = state.with_service(&key, now, |_, _| ());
+        state.advance(&key, now);
         if let Some(token) = &token {
             match state.ecs.tokens.get(&(cluster.clone(), token.clone())) {
                 Some(hash) if *hash != params => return not_idempotent(),
@@ -143,12 +143,11 @@ async fn create_service(shared: &Shared, req: &Req) -> Reply {
     let mut state = shared.lock();
     let desired = body["desiredCount"].as_i64().unwrap_or(0);
     let breaker = body.get("deploymentConfiguration").and_then(breaker).unwrap_or_default();
-    state.ecs.services.remove(&key);
-    state.adopt(&key, &snapshot, now);
-    let _ = state.with_service(&key, now, |known, ctx| {
-        known.service = Service::create(&key.1, &td, desired, breaker, ctx);
-        known.params = params;
-        known.deploys = deployed(&body);
+    state.insert(&key, now, |ctx| Known {
+        service: Service::create(&key.1, &td, desired, breaker, ctx),
+        snapshot,
+        params,
+        deploys: deployed(&body),
     });
     if let Some(token) = token {
         state.ecs.tokens.insert((cluster, token), params);
@@ -165,7 +164,7 @@ async fn update_service(shared: &Shared, req: &Req) -> Reply {
         let mut state = shared.lock();
         let timing = state.timing();
         let now = Instant::now();
-        let _ = state.with_service(&key, now, |_, _| ());
+        state.advance(&key, now);
         if state
             .ecs
             .services
@@ -223,7 +222,9 @@ async fn delete_service(shared: &Shared, req: &Req) -> Reply {
     if !reply.is_success() {
         return reply;
     }
-    let snapshot = reply.json()["service"].clone();
+    let mut snapshot = reply.json()["service"].clone();
+    // moto answers INACTIVE at once; until now the service was ACTIVE.
+    snapshot["status"] = json!("ACTIVE");
     let now = Instant::now();
     let mut state = shared.lock();
     state.adopt(&key, &snapshot, now);
@@ -259,7 +260,7 @@ async fn describe_services(shared: &Shared, req: &Req) -> Reply {
     let mut failures = Vec::new();
     for failure in answer["failures"].as_array().cloned().unwrap_or_default() {
         let key = (cluster.clone(), service_name(&failure["arn"]));
-        let _ = state.with_service(&key, now, |_, _| ());
+        state.advance(&key, now);
         match state.render(&key, now, shared) {
             Some(service) if !seen.contains(&key.1) => services.push(service),
             _ => failures.push(failure),

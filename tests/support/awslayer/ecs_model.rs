@@ -106,20 +106,32 @@ impl State {
         now: Instant,
         f: impl FnOnce(&mut Known, &mut Ctx) -> T,
     ) -> Option<T> {
-        let timing = self.timing();
-        let failing_images = self.config.failing_images.clone();
+        let (timing, failing_images) = (self.timing(), &self.config.failing_images);
         let images = &self.ecs.images;
-        let failing = |td: &str| {
-            images.get(td).is_some_and(|imgs| {
-                imgs.iter().any(|img| {
-                    failing_images.iter().any(|f| !f.is_empty() && img.contains(f.as_str()))
-                })
-            })
-        };
+        let failing = |td: &str| fails(images, failing_images, td);
         let known = self.ecs.services.get_mut(key)?;
         let mut ctx = Ctx { now, timing, rng: &mut self.rng, failing: &failing };
         known.service.advance(&mut ctx);
         Some(f(known, &mut ctx))
+    }
+
+    /// Applies every transition of a service due by `now`.
+    pub(super) fn advance(&mut self, key: &(String, String), now: Instant) {
+        self.with_service(key, now, |_, _| ());
+    }
+
+    /// Puts a service into the model (replacing any), made with a context at `now`.
+    pub(super) fn insert(
+        &mut self,
+        key: &(String, String),
+        now: Instant,
+        make: impl FnOnce(&mut Ctx) -> Known,
+    ) {
+        let (timing, failing_images) = (self.timing(), &self.config.failing_images);
+        let images = &self.ecs.images;
+        let failing = |td: &str| fails(images, failing_images, td);
+        let known = make(&mut Ctx { now, timing, rng: &mut self.rng, failing: &failing });
+        self.ecs.services.insert(key.clone(), known);
     }
 
     /// The model's view of a service as ECS's JSON, written onto moto's.
@@ -201,15 +213,28 @@ impl State {
         if self.ecs.services.contains_key(key) {
             return;
         }
-        let timing = self.timing();
         let td = snapshot["taskDefinition"].as_str().unwrap_or_default();
         let desired = snapshot["desiredCount"].as_i64().unwrap_or(0);
-        let mut ctx = Ctx { now, timing, rng: &mut self.rng, failing: &|_| false };
-        let service = Service::settled(&key.1, td, desired, &mut ctx);
-        let known =
-            Known { service, snapshot: snapshot.clone(), params: 0, deploys: deployed(snapshot) };
-        self.ecs.services.insert(key.clone(), known);
+        self.insert(key, now, |ctx| {
+            let mut service = Service::settled(&key.1, td, desired, ctx);
+            if snapshot["status"].as_str().is_some_and(|status| status != "ACTIVE") {
+                // Deleted behind the layer's back: drained already.
+                let timing = ctx.timing;
+                service.delete(now.checked_sub(timing.service_draining).unwrap_or(now), &timing);
+            }
+            Known { service, snapshot: snapshot.clone(), params: 0, deploys: deployed(snapshot) }
+        });
     }
+}
+
+/// Whether tasks of task definition `td` fail to start: one of its images contains one of the
+/// failing substrings.
+fn fails(images: &HashMap<String, Vec<String>>, failing: &[String], td: &str) -> bool {
+    images.get(td).is_some_and(|images| {
+        images
+            .iter()
+            .any(|image| failing.iter().any(|f| !f.is_empty() && image.contains(f.as_str())))
+    })
 }
 
 pub(super) fn breaker(config: &Value) -> Option<Breaker> {

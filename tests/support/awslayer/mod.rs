@@ -1,10 +1,11 @@
 //! The AWS behaviour layer: an HTTP proxy in front of moto that plays what real AWS does and moto
 //! does not, each behaviour following the AWS page its module cites. moto answers at once and
 //! never fails; through the layer, ECS deployments take time, fail, trip the circuit breaker and
-//! roll back (`ecs`, `ecs_model`, `service`, `deployment`); deleted secret names stay taken for a while (`secrets`);
-//! target groups stay "in use" after their rule goes and are created idempotently (`elb`);
-//! requests are throttled at AWS's default rates (`throttle`); and faults can be injected on
-//! demand (`faults`). Everything else is forwarded to moto unchanged.
+//! roll back, and deleted services drain (`ecs`, `ecs_model`, `service`, `deployment`); deleted
+//! secret names stay taken for a while (`secrets`); target groups stay "in use" after their rule
+//! goes and are created idempotently (`elb`); requests are throttled at AWS's default rates
+//! (`throttle`); and faults can be injected on demand (`faults`). Everything else is forwarded to
+//! moto unchanged (`proxy`, `wire`). The layer models one account in one Region.
 //!
 //! The layer runs on its own thread with its own Tokio runtime, so it serves sync tests and any
 //! `#[tokio::test]` alike. It stops when the last `Layer` clone is dropped, or on `stop`.
@@ -250,7 +251,7 @@ impl Layer {
         self.shared().lock().ecs.deployments_created(service_name)
     }
 
-    /// Every request seen, in order.
+    /// Every request seen, in the order they were answered (`at` is when each arrived).
     pub fn calls(&self) -> Vec<Call> {
         self.shared().lock().calls.clone()
     }

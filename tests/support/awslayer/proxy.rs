@@ -144,7 +144,7 @@ async fn handle(
     let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
     let path_and_query =
         parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
-    let (service, operation, _) =
+    let (service, operation) =
         wire::classify(&parts.method, parts.uri.path(), &parts.headers, &body);
     let req = Req {
         method: parts.method,

@@ -40,11 +40,6 @@ impl Req {
     pub fn form(&self) -> Vec<(String, String)> {
         form_urlencoded::parse(&self.body).into_owned().collect()
     }
-
-    /// The first form parameter called `key`.
-    pub fn param(&self, key: &str) -> Option<String> {
-        self.form().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
 }
 
 /// A response, buffered.
@@ -86,22 +81,14 @@ impl Reply {
     }
 }
 
-/// Which protocol a request speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    Json,
-    Query,
-    Other,
-}
-
-/// The service (`ecs`, `elbv2`, `secretsmanager`, `ecr`, `logs`, `ec2`, …), operation and
-/// protocol of a request.
+/// The service (`ecs`, `elbv2`, `secretsmanager`, `ecr`, `logs`, `ec2`, …) and operation of a
+/// request. Other requests (REST) are named by method and path.
 pub fn classify(
     method: &http::Method,
     path: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> (String, String, Protocol) {
+) -> (String, String) {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let scope = credential_scope_service(header("authorization"));
     if let Some((prefix, operation)) = header("x-amz-target").split_once('.') {
@@ -112,7 +99,7 @@ pub fn classify(
             "secretsmanager" => "secretsmanager".to_string(),
             _ => scope.unwrap_or_else(|| prefix.to_lowercase()),
         };
-        return (service, operation.to_string(), Protocol::Json);
+        return (service, operation.to_string());
     }
     let form: Vec<(String, String)> =
         if header("content-type").starts_with("application/x-www-form-urlencoded") {
@@ -128,10 +115,10 @@ pub fn classify(
             (Some(scope), _) => scope.to_string(),
             (None, _) => "unknown".to_string(),
         };
-        return (service, action, Protocol::Query);
+        return (service, action);
     }
     let service = scope.unwrap_or_else(|| "unknown".into());
-    (service, format!("{method} {path}"), Protocol::Other)
+    (service, format!("{method} {path}"))
 }
 
 /// The service named in a SigV4 `Authorization` header's credential scope.
@@ -317,17 +304,4 @@ fn tags(xml: &str) -> Vec<(usize, &str, TagKind)> {
         out.push((at, name, kind));
     }
     out
-}
-
-/// `Prefix.member.N` values of a form, in N order.
-pub fn list_param(form: &[(String, String)], prefix: &str) -> Vec<String> {
-    let mut items: Vec<(u32, String)> = form
-        .iter()
-        .filter_map(|(k, v)| {
-            let n = k.strip_prefix(prefix)?.strip_prefix(".member.")?;
-            Some((n.parse().ok()?, v.clone()))
-        })
-        .collect();
-    items.sort();
-    items.into_iter().map(|(_, v)| v).collect()
 }
