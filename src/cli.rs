@@ -230,13 +230,32 @@ async fn apply(args: OneShot, wait: Option<Duration>) -> Result<ExitCode, String
         eprintln!("applying {} …", p.label);
     }
     let mut statuses = oneshot::apply(&m, &prepared, &sessions).await?;
-    if let Some(timeout) = wait {
-        oneshot::wait(&prepared, &mut statuses, &sessions, timeout, |line| eprintln!("  {line}"))
-            .await?;
-    }
-    for (label, status) in statuses {
-        let yaml = serde_saphyr::to_string(&status).map_err(|e| format!("printing status: {e}"))?;
+    let waited = match wait {
+        Some(timeout) => {
+            oneshot::wait(&prepared, &mut statuses, &sessions, timeout, |line| {
+                eprintln!("  {line}")
+            })
+            .await
+        }
+        None => Ok(()),
+    };
+    for (label, status) in &statuses {
+        let yaml = serde_saphyr::to_string(status).map_err(|e| format!("printing status: {e}"))?;
         println!("# {label}\n---\n{yaml}");
+    }
+    waited?;
+    // A stalled service needs a change from the user: say so in the exit code, as a failed
+    // rollout does.
+    let stalled: Vec<&str> = statuses
+        .iter()
+        .filter(|(_, s)| {
+            s.conditions.iter().any(|c| c.type_ == crate::api::STALLED && c.status == "True")
+        })
+        .map(|(label, _)| label.as_str())
+        .collect();
+    if !stalled.is_empty() {
+        eprintln!("error: stalled, see the Stalled condition above: {}", stalled.join(", "));
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -342,7 +342,13 @@ pub async fn delete(
         let plan = if dry_run {
             resources::plan_delete(aws, &t, &cache).await
         } else {
-            retry_transient(&label, || resources::delete(aws, &t, &cache)).await
+            // What there is to delete, as found before the first attempt: a retried attempt only
+            // sees what the earlier ones left.
+            let planned = resources::plan_delete(aws, &t, &cache).await;
+            match retry_transient(&label, || resources::delete(aws, &t, &cache)).await {
+                Ok(_) => planned,
+                Err(e) => Err(e),
+            }
         };
         out.push((label.clone(), plan.map_err(|e| format!("{label}: {e}"))?));
     }
@@ -367,7 +373,7 @@ pub async fn wait(
     timeout: std::time::Duration,
     mut progress: impl FnMut(&str),
 ) -> Result<(), String> {
-    use crate::api::RolloutState;
+    use crate::api::{ResourceState, RolloutState};
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last: BTreeMap<String, String> = BTreeMap::new();
     loop {
@@ -462,23 +468,20 @@ pub async fn wait(
                             .await
                             .map_err(|e| format!("{label}: {e}"))?;
                     }
-                    let message = rollout.message.clone().unwrap_or_default();
-                    *status = status::applied(
-                        p.generation,
-                        &resources::Applied {
-                            plan: Plan::default(),
-                            resources: status.resources.clone(),
-                            rollout,
-                            url: status.url.clone(),
-                        },
-                        &status.conditions,
-                        &Time(jiff::Timestamp::now()),
-                    );
-                    return Err(format!("{label}: the rollout failed: {message}"));
+                }
+                let failed = (rollout.state == RolloutState::Failed)
+                    .then(|| rollout.message.clone().unwrap_or_default());
+                let mut resources = status.resources.clone();
+                for r in resources.iter_mut().filter(|r| r.kind == "EcsService") {
+                    r.state = if rollout.state == RolloutState::Completed {
+                        ResourceState::Ready
+                    } else {
+                        ResourceState::Pending
+                    };
                 }
                 let applied = resources::Applied {
                     plan: Plan::default(),
-                    resources: status.resources.clone(),
+                    resources,
                     rollout,
                     url: status.url.clone(),
                 };
@@ -488,6 +491,9 @@ pub async fn wait(
                     &status.conditions,
                     &Time(jiff::Timestamp::now()),
                 );
+                if let Some(message) = failed {
+                    return Err(format!("{label}: the rollout failed: {message}"));
+                }
             }
         }
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;

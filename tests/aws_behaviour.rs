@@ -325,3 +325,73 @@ async fn services_converge_under_throttling_and_transient_faults() {
         assert_eq!(inventory.iter().filter(|(k, _)| k == kind).count(), 3, "{kind}: {inventory:?}");
     }
 }
+
+#[tokio::test]
+async fn a_grace_period_change_is_applied_alone_without_a_new_deployment() {
+    let w = World::with_layer("grace", World::fast_layer());
+    let name = ecs_name(&apply(&w, WEB).await);
+    let longer = WEB.replace("{ path: /healthz }", "{ path: /healthz, gracePeriodSeconds: 90 }");
+    let plan = w.plan(&longer).await;
+    let text = plan[1].1.to_string();
+    assert!(text.contains("healthCheckGracePeriodSeconds: 60 → 90"), "{text}");
+    assert_eq!(plan[1].1.changes.len(), 1, "{text}");
+    apply(&w, &longer).await;
+    assert_eq!(described(&w, &name).await.health_check_grace_period_seconds(), Some(90));
+    assert_eq!(layer(&w).deployments_created(&name), 1, "no new deployment for a grace period");
+    assert!(w.plan(&longer).await.iter().all(|(_, p)| p.is_empty()));
+}
+
+#[tokio::test]
+async fn a_family_with_more_revisions_than_one_page_is_deregistered_entirely() {
+    let w = World::with_layer("many-revisions", World::fast_layer());
+    apply(&w, WEB).await;
+    let arn = w.inventory().await.into_iter().find(|(k, _)| k == "TaskDefinition").unwrap().1;
+    let first = w
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(&arn)
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let td = first.task_definition().unwrap();
+    // 120 revisions of ours: ListTaskDefinitions answers at most 100 a page.
+    for _ in 0..119 {
+        w.aws
+            .ecs
+            .register_task_definition()
+            .family(td.family().unwrap())
+            .set_container_definitions(Some(td.container_definitions().to_vec()))
+            .set_requires_compatibilities(Some(td.requires_compatibilities().to_vec()))
+            .set_network_mode(td.network_mode().cloned())
+            .set_cpu(td.cpu().map(str::to_string))
+            .set_memory(td.memory().map(str::to_string))
+            .set_execution_role_arn(td.execution_role_arn().map(str::to_string))
+            .set_tags(Some(first.tags().to_vec()))
+            .send()
+            .await
+            .unwrap();
+    }
+    w.delete(WEB).await;
+    let mut active = 0;
+    let mut token = None;
+    loop {
+        let page = w
+            .aws
+            .ecs
+            .list_task_definitions()
+            .family_prefix(td.family().unwrap())
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
+        active += page.task_definition_arns().len();
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(active, 0, "every revision of ours is deregistered");
+    assert!(layer(&w).count("ListTaskDefinitions") >= 2, "more than one page was read");
+}

@@ -573,8 +573,7 @@ async fn a_broken_image_is_stalled_with_ecs_reason_and_resyncs_never_deploy_it_a
     assert!(rollout.rolled_back && rollout.failed_tasks >= 3, "{rollout:?}");
     assert!(rollout.deployment_id.is_some_and(|id| id.starts_with("ecs-svc/")));
     let events = Api::<Event>::namespaced(kube.client.clone(), &ns).list(&Default::default()).await;
-    let reasons: Vec<String> =
-        events.unwrap().items.into_iter().filter_map(|e| e.reason).collect();
+    let reasons: Vec<String> = events.unwrap().items.into_iter().filter_map(|e| e.reason).collect();
     assert!(reasons.iter().any(|r| r == "RolloutFailed"), "{reasons:?}");
     assert!(!reasons.iter().any(|r| r == "DriftCorrected"), "a rollback is not drift: {reasons:?}");
     kube.cleanup(&[&w.account]).await;

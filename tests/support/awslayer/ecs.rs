@@ -51,6 +51,15 @@ pub async fn handle(shared: &Shared, req: &Req) -> Reply {
         "DeleteService" => delete_service(shared, req).await,
         "DescribeServices" => describe_services(shared, req).await,
         "ListServices" => list_services(shared, req).await,
+        "ListTaskDefinitions" => {
+            let mut reply = shared.forward(req).await;
+            if reply.is_success() {
+                let mut answer = reply.json();
+                paginate(&mut answer, "taskDefinitionArns", &req.json(), 100);
+                reply = reply.with_json(&answer);
+            }
+            reply
+        }
         "RegisterTaskDefinition" | "DescribeTaskDefinition" => {
             let reply = shared.forward(req).await;
             learn_images(&mut shared.lock().ecs, &reply.json());
@@ -136,7 +145,12 @@ async fn create_service(shared: &Shared, req: &Req) -> Reply {
     if !reply.is_success() {
         return reply;
     }
-    let snapshot = reply.json()["service"].clone();
+    let mut snapshot = reply.json()["service"].clone();
+    for key in KEPT {
+        if let Some(value) = body.get(key) {
+            snapshot[key] = value.clone();
+        }
+    }
     let td = snapshot["taskDefinition"].as_str().unwrap_or_default().to_string();
     know_images(shared, req, &td).await;
     let now = Instant::now();
@@ -185,7 +199,7 @@ async fn update_service(shared: &Shared, req: &Req) -> Reply {
     let mut state = shared.lock();
     state.adopt(&key, &snapshot, now);
     let started = state.with_service(&key, now, |known, ctx| {
-        known.snapshot = snapshot.clone();
+        refresh(known, &snapshot, &body);
         if let Some(b) = body.get("deploymentConfiguration").and_then(breaker) {
             known.service.breaker = b;
         }
@@ -252,7 +266,7 @@ async fn describe_services(shared: &Shared, req: &Req) -> Reply {
     for snapshot in answer["services"].as_array().cloned().unwrap_or_default() {
         let key = (cluster_name(&snapshot["clusterArn"]), service_name(&snapshot["serviceName"]));
         state.adopt(&key, &snapshot, now);
-        let _ = state.with_service(&key, now, |known, _| known.snapshot = snapshot.clone());
+        let _ = state.with_service(&key, now, |known, _| refresh(known, &snapshot, &Value::Null));
         seen.push(key.1.clone());
         services.push(state.render(&key, now, shared).unwrap_or(snapshot));
     }
@@ -289,5 +303,44 @@ async fn list_services(shared: &Shared, req: &Req) -> Reply {
         });
     }
     drop(state);
+    paginate(&mut answer, "serviceArns", &req.json(), 10);
     reply.with_json(&answer)
+}
+
+/// What ECS keeps and reports of a service and moto drops.
+const KEPT: [&str; 2] = ["healthCheckGracePeriodSeconds", "deploymentConfiguration"];
+
+/// Takes moto's latest view of a service, keeping what moto drops and ECS keeps, with the values
+/// `request` (a CreateService or UpdateService body, or null) just set.
+fn refresh(known: &mut Known, snapshot: &Value, request: &Value) {
+    let kept: Vec<(&str, Value)> = KEPT
+        .iter()
+        .filter_map(|k| Some((*k, request.get(k).or(known.snapshot.get(k))?.clone())))
+        .collect();
+    known.snapshot = snapshot.clone();
+    for (key, value) in kept {
+        known.snapshot[key] = value;
+    }
+}
+
+/// Pages a list answer as ECS does: `maxResults` items a page (default `default`, at most 100),
+/// and a `nextToken` while more remain ("ListServices": default 10; "ListTaskDefinitions":
+/// default 100; ECS API Reference). moto answers everything in one page.
+fn paginate(answer: &mut Value, field: &str, request: &Value, default: usize) {
+    let all = answer[field].as_array().cloned().unwrap_or_default();
+    let size = request["maxResults"].as_u64().map_or(default, |n| (n as usize).clamp(1, 100));
+    let start = request["nextToken"]
+        .as_str()
+        .and_then(|t| t.strip_prefix("layer-page-"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0usize);
+    let page: Vec<Value> = all.iter().skip(start).take(size).cloned().collect();
+    if let Some(obj) = answer.as_object_mut() {
+        obj.insert(field.into(), Value::Array(page));
+        if start + size < all.len() {
+            obj.insert("nextToken".into(), json!(format!("layer-page-{}", start + size)));
+        } else {
+            obj.remove("nextToken");
+        }
+    }
 }

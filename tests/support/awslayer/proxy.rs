@@ -141,6 +141,11 @@ async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Dropped> {
     let (parts, body) = request.into_parts();
+    // The layer's own read-out, for scripts (the demo): deployments the operator started.
+    if let Some(name) = parts.uri.path().strip_prefix("/_layer/deployments/") {
+        let count = shared.lock().ecs.deployments_created(name);
+        return Ok(Response::new(Full::new(Bytes::from(count.to_string()))));
+    }
     let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
     let path_and_query =
         parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
