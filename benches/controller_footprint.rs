@@ -1,7 +1,8 @@
 //! The controller's footprint: how long N CloudServices take from `kubectl apply` to `Ready`, how
 //! much memory the `byoc controller` process holds, and what a quiet minute costs in AWS calls.
-//! Runs the real binary against the project's API stand-in and moto. Prints a table; asserts
-//! nothing about time.
+//! Runs the real binary against the project's API stand-in and moto behind the AWS behaviour
+//! layer (rollouts take the layer's time to start tasks). Prints a table; asserts nothing about
+//! time.
 //!
 //! Run: `cargo bench --profile dev --bench controller_footprint` (after `scripts/lib/get-moto`).
 
@@ -50,7 +51,8 @@ async fn main() {
         "N", "ready (s)", "RSS (MiB)", "reconciles", "AWS calls / 30 s quiet"
     );
     for n in [10, 50] {
-        let w = World::new(&format!("footprint-{n}"));
+        // Through the AWS behaviour layer: Ready means ECS really ran the tasks (2 s to start).
+        let w = World::with_layer(&format!("footprint-{n}"), Default::default());
         let kube = Kube::start(&format!("footprint{n}"), 1).await;
         let ns = kube.namespaces[0].clone();
         let op = Operator::start(&kube, &w, &["--resync-interval", "10m", "--concurrency", "4"]);

@@ -155,7 +155,12 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
             // transition event tells that story.
             let changed = applied.plan.changes.iter().any(|c| !resources::is_failure_mark(c));
             if !applied.plan.is_empty() && changed {
-                let drift = previous.observed_generation == generation && generation.is_some();
+                // Drift: this generation was applied before (a rollout was recorded for it), yet
+                // AWS needed changes. A status written while the service waited (for its account,
+                // say) does not count: the first create is no drift.
+                let drift = previous.observed_generation == generation
+                    && generation.is_some()
+                    && previous.rollout.is_some();
                 let created =
                     applied.plan.changes.iter().any(|c| {
                         c.kind == Kind::EcsService && c.action == resources::Action::Create
