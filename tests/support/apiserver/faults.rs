@@ -19,6 +19,8 @@ pub enum Fault {
     TooManyRequests { retry_after_seconds: u32 },
     /// 409 Conflict, as if the object had just been modified.
     Conflict,
+    /// 503 ServiceUnavailable, as an API server that is down or restarting.
+    Unavailable,
 }
 
 type Matcher = Arc<dyn Fn(&Method, &str) -> bool + Send + Sync>;
@@ -84,6 +86,11 @@ impl Faults {
         self.lock().rules.push(Rule { remaining: count, fault, matcher: Some(Arc::new(matches)) });
     }
 
+    /// Removes every fault rule that is still in force.
+    pub fn clear(&self) {
+        self.lock().rules.clear();
+    }
+
     /// Delays every request by `latency` before it is handled.
     pub fn set_latency(&self, latency: Duration) {
         self.lock().latency = latency;
@@ -130,6 +137,11 @@ impl Faults {
             Fault::TooManyRequests { retry_after_seconds } => {
                 ApiError::too_many_requests(retry_after_seconds)
             }
+            Fault::Unavailable => ApiError::new(
+                503,
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request",
+            ),
             Fault::Conflict => ApiError::new(
                 409,
                 "Conflict",

@@ -49,6 +49,9 @@ pub enum FaultKind {
     Reset,
     /// The request is held this long, then the connection is closed without a response.
     Timeout(Duration),
+    /// The service's throttling error, whatever the rate: a share of requests throttled, as
+    /// when other tools in the account use up the shared bucket.
+    Throttle,
 }
 
 /// The faults in force and the PRNG that decides the probabilistic ones.

@@ -186,6 +186,12 @@ async fn handle(
             record(reply.status, "fault".into());
             return Ok(to_response(reply));
         }
+        Some(FaultKind::Throttle) => {
+            shared.lock().throttled += 1;
+            let reply = wire::throttled(&req.service);
+            record(reply.status, "throttled".into());
+            return Ok(to_response(reply));
+        }
         Some(FaultKind::Latency(hold)) => tokio::time::sleep(hold).await,
         None => {}
     }
