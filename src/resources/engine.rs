@@ -1,6 +1,7 @@
-//! The generic pipeline for one service: observe every resource, compute the typed plan (pure),
-//! and act in dependency order. Owns ordering and ownership checks; each kind's module owns its
-//! own AWS calls. Deletion lives in `teardown`.
+//! The generic pipeline for one service: observe every resource and compute the typed plan
+//! (pure), including which task definition revision may be deployed. Owns ownership checks; each
+//! kind's module owns its own AWS calls. Carrying the plan out lives in `apply`, deletion in
+//! `teardown`.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +21,7 @@ use super::{
     task_definition::{self, TaskDefinition},
 };
 use crate::{
-    api::{ResourceError, ResourceState, ResourceStatus, Rollout},
+    api::Rollout,
     aws::{Aws, AwsError, Category},
     desired::DesiredStack,
 };
@@ -246,7 +247,7 @@ pub fn plan(stack: &DesiredStack, o: &Observed) -> Result<Plan, EngineError> {
 
 /// Whether the revision the spec asks for (`td_arn`) failed its rollout, and so is not deployed
 /// again until the spec changes.
-fn failed_revision(o: &Observed, td_arn: &str) -> Option<rollout::FailedRevision> {
+pub(super) fn failed_revision(o: &Observed, td_arn: &str) -> Option<rollout::FailedRevision> {
     let td = o.task_definition.as_ref().filter(|td| td.arn == td_arn)?;
     rollout::failed_revision(
         &td.arn,
@@ -257,7 +258,7 @@ fn failed_revision(o: &Observed, td_arn: &str) -> Option<rollout::FailedRevision
 }
 
 /// What is known of earlier rollouts of `td_arn`: the last status, the revision's tag.
-fn known<'a>(o: &'a Observed, td_arn: &str) -> rollout::Known<'a> {
+pub(super) fn known<'a>(o: &'a Observed, td_arn: &str) -> rollout::Known<'a> {
     rollout::Known {
         previous: o.previous_rollout.as_ref(),
         deployment: o
@@ -270,249 +271,10 @@ fn known<'a>(o: &'a Observed, td_arn: &str) -> rollout::Known<'a> {
 
 /// The task definition the service should run: the one the spec asks for or, when that revision
 /// failed, the one the service runs now (what ECS rolled back to).
-fn deployable(o: &Observed, td_arn: &str, failed: bool) -> String {
+pub(super) fn deployable(o: &Observed, td_arn: &str, failed: bool) -> String {
     match (&o.service, failed) {
         (Presence::Ours(svc), true) => svc.raw.task_definition().unwrap_or(td_arn).to_string(),
         _ => td_arn.to_string(),
-    }
-}
-
-/// The outcome of `apply`.
-#[derive(Debug, Clone)]
-pub struct Applied {
-    pub plan: Plan,
-    pub resources: Vec<ResourceStatus>,
-    pub rollout: Rollout,
-    pub url: Option<String>,
-}
-
-fn ready(kind: Kind, id: impl Into<String>) -> ResourceStatus {
-    ResourceStatus {
-        kind: kind.as_str().into(),
-        id: id.into(),
-        state: ResourceState::Ready,
-        last_error: None,
-    }
-}
-
-/// Carries out the plan in dependency order: repository, log group, secrets, target group, rule,
-/// task definition, service. Returns what exists afterwards and the rollout state.
-pub async fn apply(
-    aws: &Aws,
-    stack: &DesiredStack,
-    o: &Observed,
-    account: &AccountState,
-    cache: &ObserveCache,
-) -> Result<Applied, EngineError> {
-    let plan = plan(stack, o)?;
-    let tags = &stack.tags;
-    let mut resources = Vec::new();
-    if let (Some(r), Some(obs)) = (&stack.repository, &o.repository) {
-        if plan.of(Kind::Repository).next().is_some() {
-            repository::act(aws, r, tags, obs)
-                .await
-                .map_err(EngineError::aws(Kind::Repository, &r.name))?;
-        }
-        resources.push(ready(Kind::Repository, &r.name));
-    }
-    if plan.of(Kind::LogGroup).next().is_some() {
-        log_group::act(aws, &stack.log_group, tags, &o.log_group)
-            .await
-            .map_err(EngineError::aws(Kind::LogGroup, &stack.log_group.name))?;
-    }
-    resources.push(ready(Kind::LogGroup, &stack.log_group.name));
-    let mut secret_arns = BTreeMap::new();
-    for (s, obs) in stack.secrets.iter().zip(&o.secrets) {
-        let arn = match (secret::diff(s, tags, obs), obs) {
-            (None, Presence::Ours(existing)) => existing.arn.clone(),
-            _ => secret::act(aws, s, tags, obs)
-                .await
-                .map_err(EngineError::aws(Kind::Secret, &s.name))?,
-        };
-        resources.push(ready(Kind::Secret, &arn));
-        secret_arns.insert(s.env_name.clone(), arn);
-    }
-    let mut tg_arn = None;
-    let mut replaced_tg = None;
-    if let (Some(ing), Some(obs)) = (&stack.ingress, &o.target_group) {
-        let listener = o
-            .listener_arn
-            .as_deref()
-            .ok_or_else(|| EngineError::AccountNotReady(ing.load_balancer.clone()))?;
-        let change = target_group::diff(ing, tags, obs);
-        let arn = match (&change, obs) {
-            (None, Presence::Ours(tg)) => tg.arn.clone(),
-            (Some(Change { action: Action::Replace(_), .. }), Presence::Ours(old)) => {
-                cache.invalidate_listener(listener);
-                cache.invalidate_service(&stack.cluster, &stack.service.name);
-                // The name is taken by the old group until it is deleted, which needs the rule
-                // and the service detached first: delete the rule, detach, delete, recreate.
-                for r in rule::owned(&o.rules, &stack.owner) {
-                    rule::delete_rule(aws, &r.arn)
-                        .await
-                        .map_err(EngineError::aws(Kind::ListenerRule, &r.arn))?;
-                }
-                replaced_tg = Some(old.arn.clone());
-                if let Presence::Ours(svc) = &o.service {
-                    detach(aws, &stack.cluster, svc)
-                        .await
-                        .map_err(EngineError::aws(Kind::EcsService, &svc.arn))?;
-                }
-                target_group::delete(aws, &old.arn)
-                    .await
-                    .map_err(EngineError::aws(Kind::TargetGroup, &old.arn))?;
-                target_group::act(aws, ing, tags, &Presence::Missing)
-                    .await
-                    .map_err(EngineError::aws(Kind::TargetGroup, &ing.target_group_name))?
-            }
-            _ => target_group::act(aws, ing, tags, obs)
-                .await
-                .map_err(EngineError::aws(Kind::TargetGroup, &ing.target_group_name))?,
-        };
-        resources.push(ready(Kind::TargetGroup, &arn));
-        let rules: Vec<ListenerRule> = if replaced_tg.is_some() {
-            o.rules
-                .iter()
-                .filter(|r| r.owner.as_deref() != Some(stack.owner.key().as_str()))
-                .cloned()
-                .collect()
-        } else {
-            o.rules.clone()
-        };
-        if rule::diff(ing, Some(&arn), &rules, &stack.owner).is_some() {
-            cache.invalidate_listener(listener);
-            rule::act(aws, listener, ing, &arn, &rules, &stack.owner, tags)
-                .await
-                .map_err(EngineError::aws(Kind::ListenerRule, listener))?;
-        }
-        resources.push(ready(
-            Kind::ListenerRule,
-            format!(
-                "{} {}",
-                ing.load_balancer,
-                ing.hosts.iter().chain(&ing.paths).cloned().collect::<Vec<_>>().join(" ")
-            ),
-        ));
-        tg_arn = Some(arn);
-    }
-    let current_arns: BTreeMap<String, Option<String>> =
-        secret_arns.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
-    let td_arn = match (
-        task_definition::diff(&stack.task_definition, o.task_definition.as_ref(), &current_arns),
-        &o.task_definition,
-    ) {
-        (None, Some(td)) => td.arn.clone(),
-        _ => task_definition::register(aws, &stack.task_definition, &secret_arns, tags)
-            .await
-            .map_err(EngineError::aws(Kind::TaskDefinition, &stack.task_definition.family))?,
-    };
-    resources.push(ready(Kind::TaskDefinition, &td_arn));
-    let failed = failed_revision(o, &td_arn);
-    if let Some(f) = failed.as_ref().filter(|f| !f.recorded) {
-        task_definition::mark_failed(aws, &td_arn, &f.message)
-            .await
-            .map_err(EngineError::aws(Kind::TaskDefinition, &td_arn))?;
-    }
-    let known = known(o, &td_arn);
-    let service_raw = o.service.ours().map(|s| &s.raw);
-    if let Some(f) = &failed
-        && service_raw.is_none()
-    {
-        // Creating the service would only launch the failing revision again.
-        if o.stale != Stale::default() {
-            stale::remove(aws, stack, &o.stale, cache).await?;
-        }
-        let rollout = rollout::failed_rollout(None, &td_arn, f, known);
-        let url = stack.ingress.as_ref().map(|ing| url(ing, account));
-        return Ok(Applied { plan, resources, rollout, url });
-    }
-    let deploy = deployable(o, &td_arn, failed.is_some());
-    let target = Target {
-        desired: &stack.service,
-        task_definition: &deploy,
-        target_group: tg_arn.as_deref(),
-        container_port: stack.ingress.as_ref().map(|i| i.container_port),
-    };
-    let service_now = match (&o.service, replaced_tg.is_some()) {
-        (Presence::Ours(svc), false) if service::diff(&target, tags, &o.service).is_none() => {
-            svc.raw.clone()
-        }
-        _ => {
-            cache.invalidate_service(&stack.cluster, &stack.service.name);
-            service::act(aws, &stack.cluster, &target, tags, &o.service, &stack.owner)
-                .await
-                .map_err(EngineError::aws(Kind::EcsService, &stack.service.name))?
-        }
-    };
-    // The service no longer uses what it left behind: remove it now.
-    if o.stale != Stale::default() {
-        stale::remove(aws, stack, &o.stale, cache).await?;
-    }
-    let rollout = match &failed {
-        Some(f) => rollout::failed_rollout(Some(&service_now), &td_arn, f, known),
-        None => rollout::rollout(
-            &service_now,
-            &td_arn,
-            known,
-            Some(rollout::Deadline::from_now(stack.service.progress_deadline_seconds)),
-        ),
-    };
-    // The deployment that rolls out this revision, recorded on the revision once ECS named it.
-    if failed.is_none()
-        && let Some(id) = rollout.deployment_id.as_deref()
-        && known.deployment != Some(id)
-        && service_now.task_definition() == Some(td_arn.as_str())
-    {
-        task_definition::record_deployment(aws, &td_arn, id)
-            .await
-            .map_err(EngineError::aws(Kind::TaskDefinition, &td_arn))?;
-    }
-    let mut svc_status =
-        ready(Kind::EcsService, service_now.service_arn().unwrap_or(&stack.service.name));
-    if rollout.state != crate::api::RolloutState::Completed {
-        svc_status.state = ResourceState::Pending;
-    }
-    resources.push(svc_status);
-    let url = stack.ingress.as_ref().map(|ing| url(ing, account));
-    Ok(Applied { plan, resources, rollout, url })
-}
-
-fn url(ing: &crate::desired::DesiredIngress, account: &AccountState) -> String {
-    match (
-        ing.hosts.is_empty(),
-        account.load_balancers.get(&ing.load_balancer).and_then(|l| l.dns_name.clone()),
-    ) {
-        (true, Some(dns)) => ing.url.replace("<load-balancer-dns>", &dns),
-        _ => ing.url.clone(),
-    }
-}
-
-async fn detach(aws: &Aws, cluster: &str, svc: &EcsService) -> Result<(), AwsError> {
-    aws.call(
-        "ecs",
-        "UpdateService",
-        aws.ecs
-            .update_service()
-            .cluster(cluster)
-            .service(&svc.arn)
-            .set_load_balancers(Some(vec![]))
-            .send(),
-    )
-    .await
-    .map(|_| ())
-}
-
-/// A resource status entry for a failed AWS call.
-pub fn failed(kind: Kind, id: &str, e: &AwsError) -> ResourceStatus {
-    ResourceStatus {
-        kind: kind.as_str().into(),
-        id: id.into(),
-        state: ResourceState::Failed,
-        last_error: Some(ResourceError {
-            operation: e.operation.into(),
-            code: e.code.clone(),
-            message: e.message.clone(),
-        }),
     }
 }
 

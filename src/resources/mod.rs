@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod account_teardown;
+mod apply;
 pub mod cache;
 mod engine;
 mod listener;
@@ -20,8 +21,9 @@ mod target_group;
 mod task_definition;
 mod teardown;
 
+pub use apply::{Applied, apply, failed};
 pub use cache::ObserveCache;
-pub use engine::{Applied, EngineError, Observed, apply, failed, observe, plan};
+pub use engine::{EngineError, Observed, observe, plan};
 pub use plan::{Action, Change, FieldChange, Kind, Plan, is_failure_mark};
 pub use task_definition::mark_failed as mark_failed_revision;
 pub use teardown::{Teardown, delete, plan_delete, withdraw_rules};
