@@ -346,13 +346,16 @@ pub async fn delete(
         let plan = if dry_run {
             resources::plan_delete(aws, &t, &cache).await
         } else {
-            // What there is to delete, as found before the first attempt: a retried attempt only
-            // sees what the earlier ones left.
-            let planned = resources::plan_delete(aws, &t, &cache).await;
-            match retry_transient(&label, || resources::delete(aws, &t, &cache)).await {
-                Ok(_) => planned,
-                Err(e) => Err(e),
-            }
+            // Every attempt's changes: a retried attempt only sees what the earlier ones left.
+            let done = std::sync::Mutex::new(Plan::default());
+            let result = retry_transient(&label, || async {
+                let mut attempt = Plan::default();
+                let result = resources::delete_recording(aws, &t, &cache, &mut attempt).await;
+                done.lock().unwrap_or_else(|e| e.into_inner()).merge(attempt);
+                result
+            })
+            .await;
+            result.map(|_| done.into_inner().unwrap_or_else(|e| e.into_inner()))
         };
         out.push((label.clone(), plan.map_err(|e| format!("{label}: {e}"))?));
     }

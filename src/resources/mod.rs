@@ -26,7 +26,7 @@ pub use cache::ObserveCache;
 pub use engine::{EngineError, Observed, observe, plan};
 pub use plan::{Action, Change, FieldChange, Kind, Plan, is_failure_mark};
 pub use task_definition::mark_failed as mark_failed_revision;
-pub use teardown::{Teardown, delete, plan_delete, withdraw_rules};
+pub use teardown::{Teardown, delete, delete_recording, plan_delete, withdraw_rules};
 
 /// What observation found under a name.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -99,6 +99,15 @@ impl Plan {
         self.changes.extend(change);
     }
 
+    /// Adds the changes of `other` this plan does not have yet (same kind and id).
+    pub fn merge(&mut self, other: Plan) {
+        for change in other.changes {
+            if !self.changes.iter().any(|c| c.kind == change.kind && c.id == change.id) {
+                self.changes.push(change);
+            }
+        }
+    }
+
     pub fn of(&self, kind: Kind) -> impl Iterator<Item = &Change> {
         self.changes.iter().filter(move |c| c.kind == kind)
     }

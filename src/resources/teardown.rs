@@ -23,14 +23,27 @@ pub async fn plan_delete(
     t: &Teardown,
     cache: &ObserveCache,
 ) -> Result<Plan, EngineError> {
-    teardown(aws, t, false, cache).await
+    let mut plan = Plan::default();
+    teardown(aws, t, false, cache, &mut plan).await.map(|_| plan)
 }
 
 /// Deletes everything the owner has, in reverse dependency order: rules, service (scaled to zero,
 /// then deleted), target group, task definitions, secrets, log group, repository. Deleting twice
 /// is a no-op; with `retain` nothing is deleted.
 pub async fn delete(aws: &Aws, t: &Teardown, cache: &ObserveCache) -> Result<Plan, EngineError> {
-    teardown(aws, t, true, cache).await
+    let mut plan = Plan::default();
+    teardown(aws, t, true, cache, &mut plan).await.map(|_| plan)
+}
+
+/// `delete`, recording each change into `plan` as it is made, so an attempt that fails half way
+/// still tells what it did.
+pub async fn delete_recording(
+    aws: &Aws,
+    t: &Teardown,
+    cache: &ObserveCache,
+    plan: &mut Plan,
+) -> Result<(), EngineError> {
+    teardown(aws, t, true, cache, plan).await
 }
 
 async fn teardown(
@@ -38,12 +51,12 @@ async fn teardown(
     t: &Teardown,
     act: bool,
     cache: &ObserveCache,
-) -> Result<Plan, EngineError> {
+    plan: &mut Plan,
+) -> Result<(), EngineError> {
     let owner = &t.owner;
     let gone = |kind, id: &str| {
         Change::new(kind, id, if t.retain { Action::Retain } else { Action::Delete })
     };
-    let mut plan = Plan::default();
     for listener in &t.listeners {
         let rules = cached_rules(aws, cache, listener, &owner.cluster_id).await?;
         for r in rule::owned(&rules, owner) {
@@ -123,7 +136,7 @@ async fn teardown(
                 .map_err(EngineError::aws(Kind::Repository, &repo))?;
         }
     }
-    Ok(plan)
+    Ok(())
 }
 
 /// Deletes every rule of `owner` on `listener`; returns how many there were.
