@@ -311,21 +311,43 @@ pub async fn usage(aws: &Aws, lb: &LoadBalancerState) -> Result<(i32, i32), AwsE
             }
         }
     }
-    let mut target_groups = 0;
-    if let Some(arn) = &lb.arn {
-        // Some emulators answer "not found" instead of an empty list.
-        target_groups = match aws
-            .call(
-                "elbv2",
-                "DescribeTargetGroups",
-                aws.elb.describe_target_groups().load_balancer_arn(arn).send(),
-            )
-            .await
-        {
-            Ok(out) => out.target_groups().len() as i32,
-            Err(e) if e.is_not_found() => 0,
-            Err(e) => return Err(e),
-        };
-    }
+    let target_groups = attached_target_groups(aws, lb).await?.len() as i32;
     Ok((rules, target_groups))
+}
+
+/// Names of the target groups attached to the load balancer (by its rules and default actions),
+/// whoever owns them; empty while it does not exist.
+pub async fn attached_target_groups(
+    aws: &Aws,
+    lb: &LoadBalancerState,
+) -> Result<Vec<String>, AwsError> {
+    let Some(arn) = &lb.arn else { return Ok(Vec::new()) };
+    // Some emulators answer "not found" instead of an empty list.
+    match aws
+        .call(
+            "elbv2",
+            "DescribeTargetGroups",
+            aws.elb.describe_target_groups().load_balancer_arn(arn).send(),
+        )
+        .await
+    {
+        Ok(out) => Ok(out
+            .target_groups()
+            .iter()
+            .filter_map(|t| t.target_group_name().map(str::to_string))
+            .collect()),
+        Err(e) if e.is_not_found() => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Why a service cannot add its target group to the load balancer `lb` of `account`, which has
+/// `target_groups` attached: an ALB takes at most `TARGET_GROUPS_QUOTA` (not raisable), and the
+/// way past it is another load balancer of the pool. `None` while there is room.
+pub fn target_group_quota_refusal(account: &str, lb: &str, target_groups: i32) -> Option<String> {
+    (target_groups >= TARGET_GROUPS_QUOTA).then(|| {
+        format!(
+            "spec.ingress.loadBalancer: load balancer {lb} has {target_groups}/{TARGET_GROUPS_QUOTA} target groups, the most an ALB allows; choose another load balancer of CloudAccount {account}"
+        )
+    })
 }
