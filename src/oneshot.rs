@@ -121,7 +121,13 @@ fn known_fields(kind: &str, name: &str, doc: &Value) -> Result<(), String> {
 fn typed<T: serde::de::DeserializeOwned>(doc: Value) -> Result<T, String> {
     serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = e.path().to_string();
-        let message = explain_type_error(&e.inner().to_string());
+        let inner = e.inner().to_string();
+        if let Some(field) = inner.strip_prefix("missing field `").and_then(|f| f.strip_suffix('`'))
+        {
+            let at = if path == "." { field.to_string() } else { format!("{path}.{field}") };
+            return format!("{at}: required, but missing; set it");
+        }
+        let message = explain_type_error(&inner);
         if path == "." { message } else { format!("{path}: {message}") }
     })
 }
@@ -433,8 +439,8 @@ pub async fn delete(
         let name = &service.spec.account_ref.name;
         let acct = m.accounts.get(name).ok_or_else(|| {
             format!(
-                "CloudService {}: CloudAccount {name} is not in the files",
-                service.metadata.name.as_deref().unwrap_or_default()
+                "CloudService {}: spec.accountRef.name: CloudAccount {name} is not in the files; add its manifest with -f (deleting needs to know where the service runs)",
+                owner(service, cluster_id).key()
             )
         })?;
         let aws = session(sessions, name)?;
