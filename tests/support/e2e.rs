@@ -212,7 +212,46 @@ pub struct Operator {
 
 impl Operator {
     /// Starts the operator for `kube`'s namespaces and the account label `selector` of `world`.
+    /// Its logs go to the test's stderr when `BYOC_E2E_LOG` (the `RUST_LOG` filter) is set.
     pub fn start(kube: &Kube, world: &World, extra: &[&str]) -> Operator {
+        let mut cmd = Operator::command(kube, world, extra);
+        cmd.env("RUST_LOG", std::env::var("BYOC_E2E_LOG").unwrap_or_else(|_| "warn".into()));
+        if std::env::var("BYOC_E2E_LOG").is_err() {
+            cmd.stderr(Stdio::null());
+        }
+        Operator::spawn(cmd)
+    }
+
+    /// Like `start`, with the `RUST_LOG` filter `filter` and everything the process writes
+    /// (stdout and stderr) appended to the file `log`, for a test to read.
+    pub fn start_logged(
+        kube: &Kube,
+        world: &World,
+        extra: &[&str],
+        filter: &str,
+        log: &std::path::Path,
+    ) -> Operator {
+        let mut cmd = Operator::command(kube, world, extra);
+        let file =
+            std::fs::OpenOptions::new().create(true).append(true).open(log).expect("the log file");
+        cmd.env("RUST_LOG", filter).stdout(file.try_clone().expect("the log file")).stderr(file);
+        Operator::spawn(cmd)
+    }
+
+    /// Spawns `cmd`; the health address is the one its arguments give.
+    fn spawn(mut cmd: Command) -> Operator {
+        let health = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().to_string())
+            .skip_while(|a| a != "--health-addr")
+            .nth(1)
+            .unwrap_or_default();
+        let child = cmd.spawn().expect("starting byoc controller");
+        Operator { child, health: format!("http://{health}") }
+    }
+
+    /// The `byoc controller` command line and environment, logs not yet directed.
+    fn command(kube: &Kube, world: &World, extra: &[&str]) -> Command {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_byoc"));
         let selector = format!("byoc.dev/e2e={}", world.account);
@@ -238,14 +277,9 @@ impl Operator {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("RUST_LOG", std::env::var("BYOC_E2E_LOG").unwrap_or_else(|_| "warn".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::null());
-        if std::env::var("BYOC_E2E_LOG").is_err() {
-            cmd.stderr(Stdio::null());
-        }
-        let child = cmd.spawn().expect("starting byoc controller");
-        Operator { child, health: format!("http://127.0.0.1:{port}") }
+        cmd
     }
 
     /// Kills the process at once (a crash).
