@@ -92,7 +92,7 @@ pub fn parse_into(m: &mut Manifests, text: &str) -> Result<(), String> {
             }
             (api_version, other) => {
                 return Err(format!(
-                    "document {} ({api_version:?}, kind {other:?}, name {name}): only CloudAccount and CloudService (apiVersion byoc.dev/v1alpha1) and Secret (v1) documents are read",
+                    "document {} ({api_version:?}, kind {other:?}, name {name}): only CloudAccount, CloudService and Secret documents are read (apiVersion byoc.dev/v1alpha1, and v1 for a Secret)",
                     i + 1
                 ));
             }
@@ -448,10 +448,10 @@ pub async fn delete(
         let listeners = match listeners_by_account.get(name) {
             Some(listeners) => listeners,
             None => {
-                let (state, _) = account::observe(aws, name, &acct.spec, cluster_id)
+                let listeners = account::teardown_listeners(aws, name, &acct.spec, cluster_id)
                     .await
                     .map_err(|e| format!("CloudAccount {name}: {e}"))?;
-                listeners_by_account.entry(name.clone()).or_insert(state.listener_arns())
+                listeners_by_account.entry(name.clone()).or_insert(listeners)
             }
         };
         let t = teardown(service, acct, listeners.clone(), cluster_id);

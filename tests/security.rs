@@ -258,3 +258,41 @@ async fn a_service_stalled_on_a_foreign_resource_deletes_without_touching_it() {
     assert_eq!(foreign::snapshot(&w.aws, &group).await, before, "the log group is untouched");
     kube.cleanup(&[&w.account]).await;
 }
+
+#[tokio::test]
+async fn a_load_balancer_with_our_name_but_not_ours_is_refused_and_deletion_still_works() {
+    let w = World::with_layer("foreign-lb", World::fast_layer());
+    let layer = w.layer.clone().unwrap();
+    let m = w.manifests("");
+    let spec = &m.accounts[&w.account].spec;
+    let name = account::load_balancer_name(&w.account, &spec.load_balancers[0]);
+    let created = w
+        .aws
+        .elb
+        .create_load_balancer()
+        .name(&name)
+        .set_subnets(Some(spec.network.subnet_ids.clone()))
+        .send()
+        .await
+        .unwrap();
+    let arn = created.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    let mark = layer.calls().len();
+
+    let yaml = service("web", "web.example.com");
+    let err = w.apply(&yaml).await.unwrap_err();
+    assert!(
+        err.contains(&format!("load balancer {name} exists without our ownership tags")),
+        "{err}"
+    );
+    let plans = oneshot::delete(&w.manifests(&yaml), &w.sessions(), &w.cluster_id, false).await;
+    let plans = plans.unwrap_or_else(|e| panic!("byoc delete fails: {e}"));
+    let kept = plans.last().unwrap().1.to_string();
+    assert!(kept.contains(&name) && kept.contains("not created by this installation"), "{kept}");
+    let writes: Vec<String> = writes_since(&layer, mark)
+        .into_iter()
+        .filter(|w| w.contains("LoadBalancer") || w.contains("Listener") || w.contains("Rule"))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    let found = w.aws.elb.describe_load_balancers().load_balancer_arns(&arn).send().await.unwrap();
+    assert_eq!(found.load_balancers().len(), 1, "the load balancer is still there");
+}

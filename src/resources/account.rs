@@ -185,7 +185,7 @@ async fn observe_load_balancer(
     if !owned_by(&lb_tags, account, cluster_id) {
         return Err(AwsError {
             operation: "DescribeLoadBalancers",
-            code: "OwnershipConflict".into(),
+            code: OWNERSHIP_CONFLICT.into(),
             message: format!(
                 "load balancer {name} exists without our ownership tags; it is left untouched: remove it, or use it through loadBalancers[].existing.listenerArn"
             ),
@@ -213,6 +213,29 @@ async fn observe_load_balancer(
     };
     Ok((state, ports))
 }
+
+/// The listeners the account's services may have rules on, for deleting those: the listener of
+/// each of our load balancers and each `existing` one. A same-named load balancer that is not ours
+/// is skipped rather than refused (nothing was ever put on it), so it never blocks a deletion.
+pub async fn teardown_listeners(
+    aws: &Aws,
+    account: &str,
+    spec: &CloudAccountSpec,
+    cluster_id: &str,
+) -> Result<Vec<String>, AwsError> {
+    let mut listeners = Vec::new();
+    for lb in &spec.load_balancers {
+        match observe_load_balancer(aws, account, lb, cluster_id).await {
+            Ok((state, _)) => listeners.extend(state.listener_arn),
+            Err(e) if e.code == OWNERSHIP_CONFLICT => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(listeners)
+}
+
+/// The error code `observe` gives for a load balancer with our name but not our tags.
+const OWNERSHIP_CONFLICT: &str = "OwnershipConflict";
 
 /// Creates whatever `observe` found missing; returns the complete state.
 pub async fn ensure(
