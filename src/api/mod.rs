@@ -13,6 +13,7 @@ pub mod fargate;
 pub mod patterns;
 mod service;
 mod status;
+pub mod unknown_fields;
 
 pub use account::*;
 pub use conditions::*;

@@ -55,15 +55,14 @@ pub fn full_load_balancer(
         previous.resources.iter().any(|r| r.kind == crate::resources::Kind::TargetGroup.as_str());
     let lb =
         account.status.as_ref()?.load_balancers.iter().find(|l| l.name == ingress.load_balancer)?;
-    (!has_target_group && lb.target_groups >= crate::resources::account::TARGET_GROUPS_QUOTA).then(|| {
-        format!(
-            "spec.ingress.loadBalancer: load balancer {} has {}/{} target groups, the most an ALB allows; choose another load balancer of CloudAccount {}",
-            lb.name,
-            lb.target_groups,
-            crate::resources::account::TARGET_GROUPS_QUOTA,
-            account.name_any()
-        )
-    })
+    if has_target_group {
+        return None;
+    }
+    crate::resources::account::target_group_quota_refusal(
+        &account.name_any(),
+        &lb.name,
+        lb.target_groups,
+    )
 }
 
 #[cfg(test)]

@@ -84,7 +84,7 @@ pub fn validate(
             reason: reason::NAMESPACE_NOT_ALLOWED,
             field: "metadata.namespace".into(),
             message: format!(
-                "CloudAccount {:?} does not allow services from namespace {:?} (see its spec.allowedNamespaces)",
+                "CloudAccount {:?} does not allow services from namespace {:?}: deploy from a namespace its spec.allowedNamespaces selects, or ask the account's owner to allow this one",
                 spec.account_ref.name,
                 service.metadata.namespace.as_deref().unwrap_or_default()
             ),
@@ -123,16 +123,27 @@ pub fn validate(
     for (i, env) in spec.env.iter().enumerate() {
         if let Some(source) = &env.value_from {
             let r = &source.secret_key_ref;
-            let value =
-                secrets.get(&r.name).and_then(|data| data.get(&r.key)).ok_or_else(|| {
-                    invalid(
-                        format!("spec.env[{i}].valueFrom.secretKeyRef"),
-                        format!(
-                            "Secret {:?} with key {:?} not found in the service's namespace",
-                            r.name, r.key
-                        ),
-                    )
-                })?;
+            let field = format!("spec.env[{i}].valueFrom.secretKeyRef");
+            let Some(data) = secrets.get(&r.name) else {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "Secret {:?} with key {:?} not found in the service's namespace {namespace:?}; create it there, or fix the name (a service reads Secrets of its own namespace only)",
+                        r.name, r.key
+                    ),
+                ));
+            };
+            // Key names only: the values are secret.
+            let value = data.get(&r.key).ok_or_else(|| {
+                let keys: Vec<&String> = data.keys().collect();
+                invalid(
+                    field,
+                    format!(
+                        "Secret {:?} with key {:?} not found: the Secret has only the keys {keys:?}; add the key, or fix the key name",
+                        r.name, r.key
+                    ),
+                )
+            })?;
             secret_values.insert(env.name.clone(), value.clone());
         }
     }

@@ -19,7 +19,10 @@ use crate::{
     api::{CloudAccount, CloudService, CloudServiceStatus},
     aws::{Aws, Category},
     desired::{self, DesiredStack, Owner, SecretData},
-    resources::{self, ObserveCache, Plan, Teardown, account, account_teardown},
+    resources::{
+        self, ObserveCache, Plan, Teardown, account, account_teardown,
+        priorities::{Claim, conflicting_owner},
+    },
     status,
 };
 
@@ -58,16 +61,24 @@ pub fn load(path: &Path) -> Result<Manifests, String> {
 pub fn parse_into(m: &mut Manifests, text: &str) -> Result<(), String> {
     let docs: Vec<Value> =
         serde_saphyr::from_multiple(text).map_err(|e| format!("invalid YAML: {e}"))?;
-    for doc in docs.into_iter().filter(|d| !d.is_null()) {
+    for (i, doc) in docs.into_iter().enumerate().filter(|(_, d)| !d.is_null()) {
+        if !doc.is_object() {
+            return Err(format!(
+                "document {}: not a Kubernetes object; each document must be a mapping with apiVersion, kind and metadata",
+                i + 1
+            ));
+        }
         let kind = doc["kind"].as_str().unwrap_or_default().to_string();
         let name = doc["metadata"]["name"].as_str().unwrap_or("<unnamed>").to_string();
         match (doc["apiVersion"].as_str().unwrap_or_default(), kind.as_str()) {
             ("byoc.dev/v1alpha1", "CloudAccount") => {
+                known_fields(&kind, &name, &doc)?;
                 let a: CloudAccount =
                     typed(doc).map_err(|e| format!("CloudAccount {name}: {e}"))?;
                 m.accounts.insert(name, a);
             }
             ("byoc.dev/v1alpha1", "CloudService") => {
+                known_fields(&kind, &name, &doc)?;
                 let s: CloudService =
                     typed(doc).map_err(|e| format!("CloudService {name}: {e}"))?;
                 m.services.push(s);
@@ -83,9 +94,10 @@ pub fn parse_into(m: &mut Manifests, text: &str) -> Result<(), String> {
                 }
                 m.secrets.insert((ns, name), data);
             }
-            (_, other) => {
+            (api_version, other) => {
                 return Err(format!(
-                    "{other} {name}: only CloudAccount, CloudService and Secret documents are read"
+                    "document {} ({api_version:?}, kind {other:?}, name {name}): only CloudAccount, CloudService and Secret documents are read (apiVersion byoc.dev/v1alpha1, and v1 for a Secret)",
+                    i + 1
                 ));
             }
         }
@@ -93,13 +105,51 @@ pub fn parse_into(m: &mut Manifests, text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Refuses fields the CRD schema does not declare, as the API server does with
+/// `fieldValidation=Strict`; serde alone would drop them without a word.
+fn known_fields(kind: &str, name: &str, doc: &Value) -> Result<(), String> {
+    let unknown = crate::api::unknown_fields::unknown_fields(kind, doc);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let fields: Vec<String> = unknown.iter().map(ToString::to_string).collect();
+    Err(format!(
+        "{kind} {name}: {}; remove or correct it (kubectl explain {} lists the fields)",
+        fields.join(", "),
+        kind.to_lowercase()
+    ))
+}
+
 /// Deserializes a document, naming the field that does not fit (e.g. `spec.replicas: invalid
 /// type: string "two", expected i32`).
 fn typed<T: serde::de::DeserializeOwned>(doc: Value) -> Result<T, String> {
     serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = e.path().to_string();
-        if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) }
+        let inner = e.inner().to_string();
+        if let Some(field) = inner.strip_prefix("missing field `").and_then(|f| f.strip_suffix('`'))
+        {
+            let at = if path == "." { field.to_string() } else { format!("{path}.{field}") };
+            return format!("{at}: required, but missing; set it");
+        }
+        let message = explain_type_error(&inner);
+        if path == "." { message } else { format!("{path}: {message}") }
     })
+}
+
+/// serde's wording with what to write instead: `expected i32` says little to a YAML author, and
+/// a number or boolean where text belongs only needs quotes.
+fn explain_type_error(message: &str) -> String {
+    let whole = ["expected i32", "expected i64", "expected u32", "expected u16", "expected u64"];
+    if let Some(rust) = whole.iter().find(|w| message.ends_with(*w)) {
+        let head = &message[..message.len() - rust.len()];
+        return format!("{head}expected a whole number; write it without quotes, e.g. 2");
+    }
+    let unquoted =
+        ["invalid type: integer", "invalid type: floating point", "invalid type: boolean"];
+    if message.ends_with("expected a string") && unquoted.iter().any(|u| message.starts_with(u)) {
+        return format!("{message}; put the value in quotes, e.g. \"1\"");
+    }
+    message.to_string()
 }
 
 /// One service ready for AWS.
@@ -146,6 +196,9 @@ pub fn prepare(m: &Manifests, cluster_id: &str) -> Result<Vec<Prepared>, Vec<Str
             .collect();
         let account = m.accounts.get(&service.spec.account_ref.name);
         match desired::validate(service, account, None, &secrets) {
+            Ok(_) if let Some(holder) = claimed_earlier(service, &owner, &out) => errors.push(format!(
+                "{label}: spec.ingress: the host and path are already claimed by {holder}, listed before it in the files (first come, first served); choose another host or path"
+            )),
             Ok(v) => out.push(Prepared {
                 label,
                 account: service.spec.account_ref.name.clone(),
@@ -156,6 +209,30 @@ pub fn prepare(m: &Manifests, cluster_id: &str) -> Result<Vec<Prepared>, Vec<Str
         }
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+/// The label of a service listed earlier whose route on the same load balancer overlaps
+/// `service`'s: applying both would fail half-way, so the later one is refused up front.
+fn claimed_earlier(service: &CloudService, owner: &Owner, earlier: &[Prepared]) -> Option<String> {
+    let ingress = service.spec.ingress.as_ref()?;
+    let mine =
+        Claim { owner: owner.key(), hosts: ingress.hosts.clone(), paths: ingress.paths.clone() };
+    let others: Vec<(&str, Claim)> = earlier
+        .iter()
+        .filter(|p| p.account == service.spec.account_ref.name)
+        .filter_map(|p| {
+            let i =
+                p.stack.ingress.as_ref().filter(|i| i.load_balancer == ingress.load_balancer)?;
+            let claim = Claim {
+                owner: p.stack.owner.key(),
+                hosts: i.hosts.clone(),
+                paths: i.paths.clone(),
+            };
+            Some((p.label.as_str(), claim))
+        })
+        .collect();
+    let holder = conflicting_owner(&mine, others.iter().map(|(_, c)| c))?;
+    others.iter().find(|(_, c)| c.owner == holder.owner).map(|(label, _)| label.to_string())
 }
 
 /// AWS clients per account name.
@@ -183,6 +260,7 @@ pub async fn plan(
             .await
             .map_err(|e| format!("CloudAccount {name}: {e}"))?;
         out.push((format!("CloudAccount {name}"), account_plan));
+        check_target_group_quota(aws, name, &state, prepared).await?;
         let cache = round_cache(aws, name, prepared).await?;
         for p in prepared.iter().filter(|p| p.account == *name) {
             let observed = resources::observe(aws, &p.stack, &state, &cache)
@@ -216,6 +294,44 @@ async fn round_cache(
     Ok(cache)
 }
 
+/// Refuses services that would add a target group to a load balancer already at its quota, as
+/// the controller does from the account's status: one read per load balancer the files use.
+async fn check_target_group_quota(
+    aws: &Aws,
+    account: &str,
+    state: &account::AccountState,
+    prepared: &[Prepared],
+) -> Result<(), String> {
+    let mut errors = Vec::new();
+    for (lb_name, lb) in &state.load_balancers {
+        let joining: Vec<(&Prepared, &str)> = prepared
+            .iter()
+            .filter(|p| p.account == account)
+            .filter_map(|p| {
+                let ingress = p.stack.ingress.as_ref().filter(|i| i.load_balancer == *lb_name)?;
+                Some((p, ingress.target_group_name.as_str()))
+            })
+            .collect();
+        if joining.is_empty() {
+            continue;
+        }
+        let attached = account::attached_target_groups(aws, lb)
+            .await
+            .map_err(|e| format!("CloudAccount {account}: {e}"))?;
+        let mut count = attached.len() as i32;
+        for (p, target_group) in joining {
+            if attached.iter().any(|t| t == target_group) {
+                continue;
+            }
+            match account::target_group_quota_refusal(account, lb_name, count) {
+                Some(message) => errors.push(format!("{}: {message}", p.label)),
+                None => count += 1,
+            }
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors.join("\n  ")) }
+}
+
 /// How long observations stay valid within one command.
 const ROUND: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -239,6 +355,7 @@ pub async fn apply(
         let state = account::ensure(aws, name, &acct.spec, &prepared[0].stack.owner.cluster_id)
             .await
             .map_err(|e| format!("CloudAccount {name}: {e}"))?;
+        check_target_group_quota(aws, name, &state, prepared).await?;
         let cache = round_cache(aws, name, prepared).await?;
         for p in prepared.iter().filter(|p| p.account == *name) {
             let applied =
@@ -326,8 +443,8 @@ pub async fn delete(
         let name = &service.spec.account_ref.name;
         let acct = m.accounts.get(name).ok_or_else(|| {
             format!(
-                "CloudService {}: CloudAccount {name} is not in the files",
-                service.metadata.name.as_deref().unwrap_or_default()
+                "CloudService {}: spec.accountRef.name: CloudAccount {name} is not in the files; add its manifest with -f (deleting needs to know where the service runs)",
+                owner(service, cluster_id).key()
             )
         })?;
         let aws = session(sessions, name)?;
@@ -335,10 +452,10 @@ pub async fn delete(
         let listeners = match listeners_by_account.get(name) {
             Some(listeners) => listeners,
             None => {
-                let (state, _) = account::observe(aws, name, &acct.spec, cluster_id)
+                let listeners = account::teardown_listeners(aws, name, &acct.spec, cluster_id)
                     .await
                     .map_err(|e| format!("CloudAccount {name}: {e}"))?;
-                listeners_by_account.entry(name.clone()).or_insert(state.listener_arns())
+                listeners_by_account.entry(name.clone()).or_insert(listeners)
             }
         };
         let t = teardown(service, acct, listeners.clone(), cluster_id);

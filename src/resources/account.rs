@@ -185,7 +185,7 @@ async fn observe_load_balancer(
     if !owned_by(&lb_tags, account, cluster_id) {
         return Err(AwsError {
             operation: "DescribeLoadBalancers",
-            code: "OwnershipConflict".into(),
+            code: OWNERSHIP_CONFLICT.into(),
             message: format!(
                 "load balancer {name} exists without our ownership tags; it is left untouched: remove it, or use it through loadBalancers[].existing.listenerArn"
             ),
@@ -213,6 +213,29 @@ async fn observe_load_balancer(
     };
     Ok((state, ports))
 }
+
+/// The listeners the account's services may have rules on, for deleting those: the listener of
+/// each of our load balancers and each `existing` one. A same-named load balancer that is not ours
+/// is skipped rather than refused (nothing was ever put on it), so it never blocks a deletion.
+pub async fn teardown_listeners(
+    aws: &Aws,
+    account: &str,
+    spec: &CloudAccountSpec,
+    cluster_id: &str,
+) -> Result<Vec<String>, AwsError> {
+    let mut listeners = Vec::new();
+    for lb in &spec.load_balancers {
+        match observe_load_balancer(aws, account, lb, cluster_id).await {
+            Ok((state, _)) => listeners.extend(state.listener_arn),
+            Err(e) if e.code == OWNERSHIP_CONFLICT => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(listeners)
+}
+
+/// The error code `observe` gives for a load balancer with our name but not our tags.
+const OWNERSHIP_CONFLICT: &str = "OwnershipConflict";
 
 /// Creates whatever `observe` found missing; returns the complete state.
 pub async fn ensure(
@@ -311,21 +334,43 @@ pub async fn usage(aws: &Aws, lb: &LoadBalancerState) -> Result<(i32, i32), AwsE
             }
         }
     }
-    let mut target_groups = 0;
-    if let Some(arn) = &lb.arn {
-        // Some emulators answer "not found" instead of an empty list.
-        target_groups = match aws
-            .call(
-                "elbv2",
-                "DescribeTargetGroups",
-                aws.elb.describe_target_groups().load_balancer_arn(arn).send(),
-            )
-            .await
-        {
-            Ok(out) => out.target_groups().len() as i32,
-            Err(e) if e.is_not_found() => 0,
-            Err(e) => return Err(e),
-        };
-    }
+    let target_groups = attached_target_groups(aws, lb).await?.len() as i32;
     Ok((rules, target_groups))
+}
+
+/// Names of the target groups attached to the load balancer (by its rules and default actions),
+/// whoever owns them; empty while it does not exist.
+pub async fn attached_target_groups(
+    aws: &Aws,
+    lb: &LoadBalancerState,
+) -> Result<Vec<String>, AwsError> {
+    let Some(arn) = &lb.arn else { return Ok(Vec::new()) };
+    // Some emulators answer "not found" instead of an empty list.
+    match aws
+        .call(
+            "elbv2",
+            "DescribeTargetGroups",
+            aws.elb.describe_target_groups().load_balancer_arn(arn).send(),
+        )
+        .await
+    {
+        Ok(out) => Ok(out
+            .target_groups()
+            .iter()
+            .filter_map(|t| t.target_group_name().map(str::to_string))
+            .collect()),
+        Err(e) if e.is_not_found() => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Why a service cannot add its target group to the load balancer `lb` of `account`, which has
+/// `target_groups` attached: an ALB takes at most `TARGET_GROUPS_QUOTA` (not raisable), and the
+/// way past it is another load balancer of the pool. `None` while there is room.
+pub fn target_group_quota_refusal(account: &str, lb: &str, target_groups: i32) -> Option<String> {
+    (target_groups >= TARGET_GROUPS_QUOTA).then(|| {
+        format!(
+            "spec.ingress.loadBalancer: load balancer {lb} has {target_groups}/{TARGET_GROUPS_QUOTA} target groups, the most an ALB allows; choose another load balancer of CloudAccount {account}"
+        )
+    })
 }

@@ -34,7 +34,7 @@ pub enum EngineError {
     )]
     OwnershipConflict { kind: Kind, name: String },
     #[error(
-        "the route {route} on load balancer {load_balancer} is already claimed by {owner}; choose another host or path"
+        "spec.ingress: the route {route} on load balancer {load_balancer} is already claimed by CloudService {owner}; choose another host or path"
     )]
     HostConflict { load_balancer: String, route: String, owner: String },
     #[error("load balancer {0} of the account is not ready yet")]

@@ -212,7 +212,46 @@ pub struct Operator {
 
 impl Operator {
     /// Starts the operator for `kube`'s namespaces and the account label `selector` of `world`.
+    /// Its logs go to the test's stderr when `BYOC_E2E_LOG` (the `RUST_LOG` filter) is set.
     pub fn start(kube: &Kube, world: &World, extra: &[&str]) -> Operator {
+        let mut cmd = Operator::command(kube, world, extra);
+        cmd.env("RUST_LOG", std::env::var("BYOC_E2E_LOG").unwrap_or_else(|_| "warn".into()));
+        if std::env::var("BYOC_E2E_LOG").is_err() {
+            cmd.stderr(Stdio::null());
+        }
+        Operator::spawn(cmd)
+    }
+
+    /// Like `start`, with the `RUST_LOG` filter `filter` and everything the process writes
+    /// (stdout and stderr) appended to the file `log`, for a test to read.
+    pub fn start_logged(
+        kube: &Kube,
+        world: &World,
+        extra: &[&str],
+        filter: &str,
+        log: &std::path::Path,
+    ) -> Operator {
+        let mut cmd = Operator::command(kube, world, extra);
+        let file =
+            std::fs::OpenOptions::new().create(true).append(true).open(log).expect("the log file");
+        cmd.env("RUST_LOG", filter).stdout(file.try_clone().expect("the log file")).stderr(file);
+        Operator::spawn(cmd)
+    }
+
+    /// Spawns `cmd`; the health address is the one its arguments give.
+    fn spawn(mut cmd: Command) -> Operator {
+        let health = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().to_string())
+            .skip_while(|a| a != "--health-addr")
+            .nth(1)
+            .unwrap_or_default();
+        let child = cmd.spawn().expect("starting byoc controller");
+        Operator { child, health: format!("http://{health}") }
+    }
+
+    /// The `byoc controller` command line and environment, logs not yet directed.
+    fn command(kube: &Kube, world: &World, extra: &[&str]) -> Command {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_byoc"));
         let selector = format!("byoc.dev/e2e={}", world.account);
@@ -238,14 +277,9 @@ impl Operator {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("RUST_LOG", std::env::var("BYOC_E2E_LOG").unwrap_or_else(|_| "warn".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::null());
-        if std::env::var("BYOC_E2E_LOG").is_err() {
-            cmd.stderr(Stdio::null());
-        }
-        let child = cmd.spawn().expect("starting byoc controller");
-        Operator { child, health: format!("http://127.0.0.1:{port}") }
+        cmd
     }
 
     /// Kills the process at once (a crash).
@@ -303,4 +337,87 @@ pub async fn http_get(url: &str) -> Option<(u16, String)> {
     let code = buf.split_whitespace().nth(1)?.parse().ok()?;
     let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Some((code, body))
+}
+
+/// The world's CloudAccount manifest (or `yaml`, a variant of it), labelled for the operator
+/// `Operator::start` runs for that world.
+pub fn labelled_account(w: &World, yaml: &str) -> String {
+    yaml.replacen(
+        &format!("metadata:\n  name: {}\n", w.account),
+        &format!("metadata:\n  name: {}\n  labels:\n    byoc.dev/e2e: {}\n", w.account, w.account),
+        1,
+    )
+}
+
+/// Waits until the CloudService `ns/name` exists and satisfies `check`.
+pub async fn service_where(
+    kube: &Kube,
+    ns: &str,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    check: impl Fn(&CloudService) -> bool,
+) -> CloudService {
+    let api = kube.services(ns);
+    wait_for(
+        &format!("{ns}/{name}: {what}"),
+        timeout,
+        || async { api.get_opt(name).await.ok().flatten() },
+        check,
+    )
+    .await
+}
+
+/// Whether the service's condition `type_` is `True` (with `reason`, when given) for its current
+/// generation.
+pub fn has_condition(s: &CloudService, type_: &str, reason: Option<&str>) -> bool {
+    let status = s.status.clone().unwrap_or_default();
+    status.observed_generation == s.metadata.generation
+        && condition(&status.conditions, type_)
+            .is_some_and(|c| c.0 == "True" && reason.is_none_or(|r| c.1 == r))
+}
+
+/// Waits until the CloudService `ns/name` no longer exists (its finalizer, if any, released).
+pub async fn service_gone(kube: &Kube, ns: &str, name: &str, timeout: Duration) {
+    let api = kube.services(ns);
+    wait_for(
+        &format!("{ns}/{name} to be gone"),
+        timeout,
+        || async { api.get_opt(name).await.ok().map(|s| s.is_none()) },
+        |gone| *gone,
+    )
+    .await;
+}
+
+impl Kube {
+    /// Creates the object of one YAML document as `kubectl create -f` does: parsed on the client
+    /// and POSTed as JSON with `fieldValidation=Strict` (in the document's namespace, else `ns`).
+    /// A document that does not parse is POSTed as it is (`application/yaml`) to the
+    /// CloudServices of `ns`. `Err((status, message))` when the API server refuses it.
+    pub async fn create_document(&self, ns: &str, text: &str) -> Result<(), (u16, String)> {
+        let parsed: Option<Value> = serde_saphyr::from_str(text).ok();
+        let kind = parsed.as_ref().and_then(|d| d["kind"].as_str()).unwrap_or("CloudService");
+        let ns = parsed.as_ref().and_then(|d| d["metadata"]["namespace"].as_str()).unwrap_or(ns);
+        let collection = match kind {
+            "CloudService" => format!("/apis/byoc.dev/v1alpha1/namespaces/{ns}/cloudservices"),
+            "CloudAccount" => "/apis/byoc.dev/v1alpha1/cloudaccounts".to_string(),
+            "Secret" => format!("/api/v1/namespaces/{ns}/secrets"),
+            other => panic!("create_document: unexpected kind {other}"),
+        };
+        let (content_type, body) = match &parsed {
+            Some(doc) => ("application/json", serde_json::to_vec(doc).unwrap()),
+            None => ("application/yaml", text.as_bytes().to_vec()),
+        };
+        let request = http::Request::post(format!(
+            "{collection}?fieldValidation=Strict&fieldManager=byoc-e2e"
+        ))
+        .header(http::header::CONTENT_TYPE, content_type)
+        .body(body)
+        .unwrap();
+        match self.client.request_text(request).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) => Err((status.code, status.message)),
+            Err(other) => Err((0, other.to_string())),
+        }
+    }
 }

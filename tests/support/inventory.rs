@@ -1,5 +1,6 @@
 //! An inventory of the emulator by our ownership tags: what a test asserts on after `delete`
-//! ("nothing tagged as ours is left"). Lists every kind the operator creates.
+//! ("nothing tagged as ours is left"), for an installation or for one service. Lists every kind
+//! the operator creates.
 
 use std::collections::BTreeMap;
 
@@ -10,12 +11,18 @@ fn ecs_tags(tags: &[aws_sdk_ecs::types::Tag]) -> BTreeMap<String, String> {
     tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect()
 }
 
-/// `(kind, id)` of every resource whose `byoc.dev/cluster-id` tag is `cluster_id`. Other tests
-/// delete resources while this lists them, so a listing that hits a vanished resource is retried.
+/// `(kind, id)` of every resource whose `byoc.dev/cluster-id` tag is `cluster_id`.
 pub async fn by_cluster_id(aws: &Aws, cluster_id: &str) -> Vec<(String, String)> {
+    by_tag(aws, tag::CLUSTER_ID, cluster_id).await
+}
+
+/// `(kind, id)` of every resource whose tag `key` is `value` (e.g. `byoc.dev/owner` and a
+/// service's `namespace/name`). Other tests delete resources while this lists them, so a listing
+/// that hits a vanished resource is retried.
+pub async fn by_tag(aws: &Aws, key: &str, value: &str) -> Vec<(String, String)> {
     let mut last = String::new();
     for _ in 0..10 {
-        match try_by_cluster_id(aws, cluster_id).await {
+        match try_by_tag(aws, key, value).await {
             Ok(found) => return found,
             Err(e) => last = e,
         }
@@ -24,10 +31,8 @@ pub async fn by_cluster_id(aws: &Aws, cluster_id: &str) -> Vec<(String, String)>
     panic!("inventory failed ten times; last error: {last}");
 }
 
-async fn try_by_cluster_id(aws: &Aws, cluster_id: &str) -> Result<Vec<(String, String)>, String> {
-    let ours = |tags: &BTreeMap<String, String>| {
-        tags.get(tag::CLUSTER_ID).is_some_and(|c| c == cluster_id)
-    };
+async fn try_by_tag(aws: &Aws, key: &str, value: &str) -> Result<Vec<(String, String)>, String> {
+    let ours = |tags: &BTreeMap<String, String>| tags.get(key).is_some_and(|v| v == value);
     let mut out = Vec::new();
     // ECS: clusters, their services, task definitions.
     let clusters = aws.ecs.list_clusters().send().await.map_err(|e| format!("{e:?}"))?;

@@ -3,7 +3,9 @@
 
 pub mod apiserver;
 pub mod awslayer;
+pub mod corpus;
 pub mod e2e;
+pub mod foreign;
 pub mod helm;
 pub mod inventory;
 pub mod manifests;
