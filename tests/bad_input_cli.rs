@@ -121,6 +121,7 @@ async fn byoc_plan_refuses_every_bad_input_naming_the_field_and_never_writes_to_
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -143,4 +144,5 @@ async fn byoc_delete_still_works_for_every_bad_input_it_can_read() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

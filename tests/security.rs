@@ -1,7 +1,8 @@
 //! Ownership: AWS resources without our ownership tags are never modified or deleted: not when a
 //! service's resource has their name (apply stops with `OwnershipConflict`), not when the service is
 //! deleted, not when its account is torn down; a listener rule we do not own keeps its priority
-//! beside ours and outlives the account's teardown. AWS is moto behind the AWS behaviour layer,
+//! beside ours and outlives the account's teardown; a load balancer with our name but not ours is
+//! refused and does not block `byoc delete`. AWS is moto behind the AWS behaviour layer,
 //! whose call log shows every request the operator made.
 
 mod support;
