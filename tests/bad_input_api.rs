@@ -35,13 +35,13 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// The label of the namespace the test's account does not allow.
 const FORBIDDEN: &str = "byoc.dev/corpus-forbidden";
 
-/// The test's CloudAccount: the world's, with a second load balancer `crowded` and
+/// The test's CloudAccount: the corpus's (a second load balancer `crowded`, its tags) with
 /// `allowedNamespaces` refusing namespaces labelled `FORBIDDEN`.
 fn account_yaml(w: &World) -> String {
     let allowed = format!(
         "  allowedNamespaces:\n    matchExpressions: [{{ key: {FORBIDDEN}, operator: DoesNotExist }}]\n  defaults:"
     );
-    labelled_account(w, &corpus::with_crowded_load_balancer(&w.account_yaml)).replacen(
+    labelled_account(w, &corpus::corpus_account(&w.account_yaml)).replacen(
         "  defaults:",
         &allowed,
         1,

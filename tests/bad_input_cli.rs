@@ -39,11 +39,11 @@ fn byoc(command: &str, w: &World, files: &[&Path]) -> Output {
         .unwrap()
 }
 
-/// The corpus with this world's account, and the account manifest (with its `crowded` load
-/// balancer) written next to the cases.
+/// The corpus with this world's account, and the corpus's account manifest (its `crowded` load
+/// balancer, its tags) written next to the cases.
 fn corpus(w: &World, dir: &Path) -> (PathBuf, Vec<(Case, PathBuf)>) {
     let account = dir.join("account.yaml");
-    std::fs::write(&account, corpus::with_crowded_load_balancer(&w.account_yaml)).unwrap();
+    std::fs::write(&account, corpus::corpus_account(&w.account_yaml)).unwrap();
     let placeholders =
         Placeholders { account: &w.account, namespace: "corpus", other_namespace: "corpus-other" };
     let cases = corpus::cases(&placeholders)
@@ -121,6 +121,7 @@ async fn byoc_plan_refuses_every_bad_input_naming_the_field_and_never_writes_to_
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -143,4 +144,5 @@ async fn byoc_delete_still_works_for_every_bad_input_it_can_read() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -151,6 +151,7 @@ async fn a_secret_value_reaches_secrets_manager_and_no_log_event_status_or_task_
     let found = leaks(&[&first, &second], &places);
     assert!(found.is_empty(), "secret values leaked: {found:?}");
     kube.cleanup(&[&w.account]).await;
+    let _ = std::fs::remove_file(&log);
 }
 
 #[tokio::test]
@@ -208,4 +209,5 @@ async fn byoc_apply_at_debug_level_never_prints_a_secret_value() {
     }
     let found = leaks(&[&first, &second], &places);
     assert!(found.is_empty(), "secret values leaked: {found:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

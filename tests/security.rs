@@ -1,7 +1,8 @@
 //! Ownership: AWS resources without our ownership tags are never modified or deleted: not when a
 //! service's resource has their name (apply stops with `OwnershipConflict`), not when the service is
 //! deleted, not when its account is torn down; a listener rule we do not own keeps its priority
-//! beside ours and outlives the account's teardown. AWS is moto behind the AWS behaviour layer,
+//! beside ours and outlives the account's teardown; a load balancer with our name but not ours is
+//! refused and does not block `byoc delete`. AWS is moto behind the AWS behaviour layer,
 //! whose call log shows every request the operator made.
 
 mod support;
@@ -295,4 +296,48 @@ async fn a_load_balancer_with_our_name_but_not_ours_is_refused_and_deletion_stil
     assert!(writes.is_empty(), "{writes:?}");
     let found = w.aws.elb.describe_load_balancers().load_balancer_arns(&arn).send().await.unwrap();
     assert_eq!(found.load_balancers().len(), 1, "the load balancer is still there");
+}
+
+#[tokio::test]
+async fn a_revision_someone_else_registered_in_our_family_stays_and_ours_are_still_deregistered() {
+    let w = World::with_layer("foreign-revision", World::fast_layer());
+    let yaml = service("web", "web.example.com");
+    w.apply(&yaml).await.unwrap();
+    let family = oneshot::prepare(&w.manifests(&yaml), &w.cluster_id).unwrap()[0]
+        .stack
+        .task_definition
+        .family
+        .clone();
+    // The latest revision of our family is now someone else's.
+    let theirs = w
+        .aws
+        .ecs
+        .register_task_definition()
+        .family(&family)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("app")
+                .image("busybox:1")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let theirs = theirs.task_definition().unwrap().task_definition_arn().unwrap().to_string();
+
+    let plans = w.delete(&yaml).await;
+    assert!(plans[0].1.to_string().contains("TaskDefinition"), "ours are deleted: {}", plans[0].1);
+    let left: Vec<_> =
+        w.inventory().await.into_iter().filter(|(k, _)| k == "TaskDefinition").collect();
+    assert!(left.is_empty(), "our revisions are deregistered: {left:?}");
+    let described =
+        w.aws.ecs.describe_task_definition().task_definition(&theirs).send().await.unwrap();
+    assert_eq!(
+        described.task_definition().unwrap().status(),
+        Some(&aws_sdk_ecs::types::TaskDefinitionStatus::Active),
+        "theirs stays"
+    );
+    assert!(w.delete(&yaml).await[0].1.is_empty(), "nothing of ours is left to delete");
 }

@@ -219,6 +219,29 @@ pub async fn register(
 /// Deregisters every ACTIVE revision of the family that carries `owner`'s tags; revisions someone
 /// else registered in the family are left alone.
 pub async fn deregister_all(aws: &Aws, family: &str, owner: &Owner) -> Result<usize, AwsError> {
+    let owned = owned_revisions(aws, family, owner).await?;
+    for arn in &owned {
+        match aws
+            .call(
+                "ecs",
+                "DeregisterTaskDefinition",
+                aws.ecs.deregister_task_definition().task_definition(arn).send(),
+            )
+            .await
+        {
+            Err(e) if !e.is_not_found() => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(owned.len())
+}
+
+/// The ARNs of the family's ACTIVE revisions that carry `owner`'s tags (one read per revision).
+pub async fn owned_revisions(
+    aws: &Aws,
+    family: &str,
+    owner: &Owner,
+) -> Result<Vec<String>, AwsError> {
     let mut listed = Vec::new();
     let mut next_token = None;
     // At most 100 ARNs a page ("ListTaskDefinitions", maxResults): follow nextToken to the end.
@@ -249,36 +272,24 @@ pub async fn deregister_all(aws: &Aws, family: &str, owner: &Owner) -> Result<us
                 .is_some_and(|(f, _)| f == family)
         })
         .collect();
-    let mut deregistered = 0;
-    for arn in &arns {
+    let mut owned = Vec::new();
+    for arn in arns {
         let described = aws
             .call(
                 "ecs",
                 "DescribeTaskDefinition",
                 aws.ecs
                     .describe_task_definition()
-                    .task_definition(arn)
+                    .task_definition(&arn)
                     .include(TaskDefinitionField::Tags)
                     .send(),
             )
             .await?;
-        if !owner.owns(&tags::from_ecs(described.tags())) {
-            continue;
-        }
-        deregistered += 1;
-        match aws
-            .call(
-                "ecs",
-                "DeregisterTaskDefinition",
-                aws.ecs.deregister_task_definition().task_definition(arn).send(),
-            )
-            .await
-        {
-            Err(e) if !e.is_not_found() => return Err(e),
-            _ => {}
+        if owner.owns(&tags::from_ecs(described.tags())) {
+            owned.push(arn);
         }
     }
-    Ok(deregistered)
+    Ok(owned)
 }
 
 /// Marks a revision whose rollout failed, so it is not deployed again until the spec changes.

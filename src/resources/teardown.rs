@@ -95,11 +95,20 @@ async fn teardown(
                 .map_err(EngineError::aws(Kind::TargetGroup, &tg.arn))?;
         }
     }
-    if task_definition::observe(aws, &name)
+    let latest = task_definition::observe(aws, &name)
         .await
-        .map_err(EngineError::aws(Kind::TaskDefinition, &name))?
-        .is_some_and(|td| owner.owns(&td.tags))
-    {
+        .map_err(EngineError::aws(Kind::TaskDefinition, &name))?;
+    // The latest revision answers cheaply; only when someone else registered it are the family's
+    // other revisions read, so ours behind it are not left behind.
+    let ours = match latest {
+        Some(td) if owner.owns(&td.tags) => true,
+        Some(_) => !task_definition::owned_revisions(aws, &name, owner)
+            .await
+            .map_err(EngineError::aws(Kind::TaskDefinition, &name))?
+            .is_empty(),
+        None => false,
+    };
+    if ours {
         plan.push(Some(gone(Kind::TaskDefinition, &name)));
         if act && !t.retain {
             task_definition::deregister_all(aws, &name, owner)

@@ -149,15 +149,22 @@ impl Case {
     }
 }
 
-/// A CloudAccount manifest with a second load balancer, `crowded`, next to `public` (same
-/// security groups).
-pub fn with_crowded_load_balancer(account_yaml: &str) -> String {
+/// How many tags the corpus's account puts on every resource (of the 45 a user may set, account
+/// and service together). Few: moto's ELBv2 takes at most 10 tags a resource (AWS takes 50), and
+/// the services the corpus deploys get the operator's own five as well.
+pub const ACCOUNT_TAGS: usize = 4;
+
+/// The CloudAccount the corpus runs against: the world's (`account_yaml`) with a second load
+/// balancer, `crowded`, next to `public` (same security groups), and `ACCOUNT_TAGS` tags.
+pub fn corpus_account(account_yaml: &str) -> String {
     let public =
         account_yaml.find("    - name: public\n").expect("the account's public load balancer");
     let entry_end = account_yaml[public..].find("  defaults:").map(|i| public + i).unwrap();
     let entry = &account_yaml[public..entry_end];
     let crowded = entry.replace("name: public", "name: crowded");
-    format!("{}{crowded}{}", &account_yaml[..entry_end], &account_yaml[entry_end..])
+    let tags: String =
+        (0..ACCOUNT_TAGS).map(|i| format!("    corpus-tag-{i:02}: corpus\n")).collect();
+    format!("{}{crowded}  tags:\n{tags}{}", &account_yaml[..entry_end], &account_yaml[entry_end..])
 }
 
 /// The VPC of the account manifest.
