@@ -213,8 +213,25 @@ pub struct Operator {
 impl Operator {
     /// Starts the operator for `kube`'s namespaces and the account label `selector` of `world`.
     pub fn start(kube: &Kube, world: &World, extra: &[&str]) -> Operator {
+        Operator::start_with_env(kube, world, extra, &[])
+    }
+
+    /// Starts the operator as `start` does, with extra environment variables (e.g. a failpoint,
+    /// `BYOC_FAILPOINT`; the process then runs with core dumps off, since it may abort).
+    pub fn start_with_env(
+        kube: &Kube,
+        world: &World,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Operator {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_byoc"));
+        let mut cmd = if env.is_empty() {
+            Command::new(env!("CARGO_BIN_EXE_byoc"))
+        } else {
+            let mut sh = Command::new("sh");
+            sh.arg("-c").arg("ulimit -c 0; exec \"$0\" \"$@\"").arg(env!("CARGO_BIN_EXE_byoc"));
+            sh
+        };
         let selector = format!("byoc.dev/e2e={}", world.account);
         let health = format!("127.0.0.1:{port}");
         let endpoint = world.endpoint.clone();
@@ -234,6 +251,7 @@ impl Operator {
             cmd.arg(flag).arg(value);
         }
         cmd.args(extra)
+            .envs(env.iter().copied())
             .env("KUBECONFIG", &kube.kubeconfig)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -246,6 +264,20 @@ impl Operator {
         }
         let child = cmd.spawn().expect("starting byoc controller");
         Operator { child, health: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself; its exit status if it did.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Kills the process at once (a crash).
