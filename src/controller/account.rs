@@ -27,6 +27,7 @@ use crate::{
 };
 
 pub async fn reconcile(account: Arc<CloudAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.caches_ready().await;
     let _in_flight = ctx.metrics.start();
     let started = Instant::now();
     let span = tracing::info_span!("reconcile", kind = "CloudAccount", name = %account.name_any(), generation = account.metadata.generation);

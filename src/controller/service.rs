@@ -31,6 +31,7 @@ use crate::{
 pub const SKIP_CLEANUP: &str = "byoc.dev/skip-cleanup";
 
 pub async fn reconcile(service: Arc<CloudService>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.caches_ready().await;
     let _in_flight = ctx.metrics.start();
     let started = Instant::now();
     let key = super::object_key(service.as_ref());
