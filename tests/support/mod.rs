@@ -3,6 +3,7 @@
 
 pub mod apiserver;
 pub mod awslayer;
+pub mod crash;
 pub mod e2e;
 pub mod helm;
 pub mod inventory;
