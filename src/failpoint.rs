@@ -142,10 +142,13 @@ mod armed {
     /// Logs the point and, when the environment names it (this pass of it), aborts the process.
     pub fn reached(name: &str) {
         let config = config();
-        if let Some(log) = &config.log {
+        // Locked through an abort, so that no other thread logs after it: the last line of the
+        // log is the point the process died at.
+        let _log = config.log.as_ref().map(|log| {
             let mut file = log.lock().unwrap_or_else(|e| e.into_inner());
             let _ = writeln!(file, "{name}");
-        }
+            file
+        });
         let Some((_, nth)) = config.crash.iter().find(|(n, _)| n == name) else { return };
         let mut passes = config.passes.lock().unwrap_or_else(|e| e.into_inner());
         let pass = passes.entry(name.to_string()).or_default();
