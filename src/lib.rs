@@ -15,6 +15,7 @@ pub mod aws;
 pub mod cli;
 pub mod controller;
 pub mod desired;
+pub mod failpoint;
 pub mod manifests;
 pub mod oneshot;
 pub mod resources;

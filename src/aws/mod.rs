@@ -1,6 +1,8 @@
 //! The only code that touches `aws-sdk-*`: clients built per CloudAccount, with timeouts, the SDK's
 //! standard retries, client-side rate limits per AWS throttling bucket, call counting, error
-//! mapping, and a test hook to fail or "crash" before or after any call.
+//! mapping, and a test hook to fail or "crash" before or after any call. Test builds also put a
+//! failpoint (`crate::failpoint`) before and after every mutating call, where a test makes the
+//! whole process die.
 //!
 //! Resource modules call AWS only through `Aws::call`, so every call is timed out, limited, counted
 //! and mapped the same way.
@@ -124,6 +126,10 @@ impl Aws {
         R: std::fmt::Debug,
     {
         self.limiter.acquire(service, operation).await;
+        #[cfg(feature = "failpoints")]
+        if is_write(operation) {
+            crate::failpoint::aws(operation, Phase::Before);
+        }
         if let Some(err) = self.fault(service, operation, Phase::Before) {
             self.calls.record(service, operation, "fault");
             return Err(err);
@@ -138,6 +144,10 @@ impl Aws {
         self.calls.record(service, operation, outcome);
         if let Err(e) = &result {
             tracing::debug!(service, operation, code = %e.code, "aws call failed");
+        }
+        #[cfg(feature = "failpoints")]
+        if is_write(operation) {
+            crate::failpoint::aws(operation, Phase::After);
         }
         match self.fault(service, operation, Phase::After) {
             Some(err) if result.is_ok() => Err(err),

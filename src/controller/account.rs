@@ -27,6 +27,7 @@ use crate::{
 };
 
 pub async fn reconcile(account: Arc<CloudAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.caches_ready().await;
     let _in_flight = ctx.metrics.start();
     let started = Instant::now();
     let span = tracing::info_span!("reconcile", kind = "CloudAccount", name = %account.name_any(), generation = account.metadata.generation);
@@ -193,7 +194,10 @@ async fn ensure_finalizer(ctx: &Context, account: &CloudAccount) -> Result<(), E
     }
     let mut finalizers = account.finalizers().to_vec();
     finalizers.push(FINALIZER.into());
-    patch_finalizers(ctx, account, finalizers).await
+    crate::failpoint!("account.finalizer.add.before");
+    patch_finalizers(ctx, account, finalizers).await?;
+    crate::failpoint!("account.finalizer.add.after");
+    Ok(())
 }
 
 /// Sets the finalizer list, guarded by the object's resourceVersion.
@@ -252,7 +256,9 @@ async fn cleanup(
         )
         .await;
         let remaining = account.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+        crate::failpoint!("account.finalizer.remove.before");
         patch_finalizers(ctx, account, remaining).await?;
+        crate::failpoint!("account.finalizer.remove.after");
         return Ok(Action::await_change());
     }
     let mut status = account.status.clone().unwrap_or_default();
@@ -289,12 +295,14 @@ async fn write_status(
 ) -> Result<(), Error> {
     let api = Api::<CloudAccount>::all(ctx.client.clone());
     let patch = json!({"apiVersion": format!("{}/{}", api::GROUP, api::VERSION), "kind": "CloudAccount", "status": status});
+    crate::failpoint!("account.status.before");
     api.patch_status(
         &account.name_any(),
         &PatchParams::apply(api::FIELD_MANAGER).force(),
         &Patch::Apply(&patch),
     )
     .await?;
+    crate::failpoint!("account.status.after");
     Ok(())
 }
 

@@ -53,6 +53,8 @@ pub struct Context {
     sessions: tokio::sync::Mutex<HashMap<String, (u64, Aws)>>,
     listener_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     failures: Mutex<HashMap<String, u32>>,
+    /// Per cache (accounts, then services): whether its first listing is complete.
+    listed: Vec<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Context {
@@ -62,6 +64,7 @@ impl Context {
         metrics: Arc<Metrics>,
         accounts: Store<CloudAccount>,
         services: Vec<Store<CloudService>>,
+        listed: Vec<tokio::sync::watch::Receiver<bool>>,
     ) -> Self {
         let reporter = Reporter {
             controller: "byoc-operator".into(),
@@ -78,6 +81,7 @@ impl Context {
             sessions: tokio::sync::Mutex::new(HashMap::new()),
             listener_locks: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            listed,
         }
     }
 
@@ -110,6 +114,18 @@ impl Context {
     pub fn listener_lock(&self, listener_arn: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.listener_locks.lock().unwrap_or_else(|e| e.into_inner());
         locks.entry(listener_arn.to_string()).or_default().clone()
+    }
+
+    /// Waits until every cache (the accounts, and the services of each watched namespace) holds
+    /// its first complete listing. Each controller waits for its own objects, not for the other
+    /// kind's: without this, a service reconciled right after a start finds no account ("does not
+    /// exist", a Stalled status and a wait), and a deleted account finds no service using it.
+    /// (Not `Store::wait_until_ready`: its future wakes only the last of several waiters.)
+    pub async fn caches_ready(&self) {
+        for listed in &self.listed {
+            // An error means the cache's stream is gone (shutting down): nothing to wait for.
+            let _ = listed.clone().wait_for(|listed| *listed).await;
+        }
     }
 
     /// Every CloudService the controllers know about.

@@ -14,7 +14,7 @@ mod service;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, Client, ResourceExt,
@@ -162,10 +162,13 @@ async fn controllers(
         None => watcher_config(),
     };
     let (account_reader, account_writer) = reflector::store();
+    let (accounts_listed, accounts_ready) = tokio::sync::watch::channel(false);
+    let mut listed = vec![accounts_ready];
     let account_stream = reflector(
         account_writer,
         watcher(Api::<CloudAccount>::all(client.clone()), account_config.clone()),
     )
+    .inspect_ok(move |event| mark_listed(&accounts_listed, event))
     .default_backoff()
     .touched_objects()
     .predicate_filter(predicates::generation.combine(predicates::annotations), Default::default());
@@ -174,7 +177,10 @@ async fn controllers(
         .iter()
         .map(|api| {
             let (reader, writer) = reflector::store();
+            let (services_listed, services_ready) = tokio::sync::watch::channel(false);
+            listed.push(services_ready);
             let stream = reflector(writer, watcher(api.clone(), watcher_config()))
+                .inspect_ok(move |event| mark_listed(&services_listed, event))
                 .default_backoff()
                 .touched_objects()
                 .predicate_filter(
@@ -193,6 +199,7 @@ async fn controllers(
         metrics.clone(),
         account_reader.clone(),
         stores,
+        listed,
     ));
 
     let (shutdown_tx, _) = tokio::sync::broadcast::channel::<()>(1);
@@ -263,6 +270,13 @@ async fn controllers(
         let _ = task.await;
     }
     Ok(())
+}
+
+/// Notes that a cache holds its first complete listing (the reflector has stored it by now).
+fn mark_listed<K>(listed: &tokio::sync::watch::Sender<bool>, event: &watcher::Event<K>) {
+    if matches!(event, watcher::Event::InitDone) {
+        listed.send_replace(true);
+    }
 }
 
 /// How long shutdown waits for in-flight reconciles.

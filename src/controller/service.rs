@@ -31,6 +31,7 @@ use crate::{
 pub const SKIP_CLEANUP: &str = "byoc.dev/skip-cleanup";
 
 pub async fn reconcile(service: Arc<CloudService>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.caches_ready().await;
     let _in_flight = ctx.metrics.start();
     let started = Instant::now();
     let key = super::object_key(service.as_ref());
@@ -295,7 +296,19 @@ async fn ensure_finalizer(ctx: &Context, service: &CloudService) -> Result<(), E
     }
     let mut finalizers = service.finalizers().to_vec();
     finalizers.push(FINALIZER.into());
-    patch_finalizers(ctx, service, finalizers).await
+    crate::failpoint!("service.finalizer.add.before");
+    patch_finalizers(ctx, service, finalizers).await?;
+    crate::failpoint!("service.finalizer.add.after");
+    Ok(())
+}
+
+/// Lets the object go: removes our finalizer.
+async fn release_finalizer(ctx: &Context, service: &CloudService) -> Result<(), Error> {
+    let remaining = service.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+    crate::failpoint!("service.finalizer.remove.before");
+    patch_finalizers(ctx, service, remaining).await?;
+    crate::failpoint!("service.finalizer.remove.after");
+    Ok(())
 }
 
 /// Sets the finalizer list, guarded by the object's resourceVersion (optimistic concurrency).
@@ -328,12 +341,14 @@ async fn write_status(
         &service.namespace().unwrap_or_default(),
     );
     let patch = json!({"apiVersion": format!("{}/{}", api::GROUP, api::VERSION), "kind": "CloudService", "status": next});
+    crate::failpoint!("service.status.before");
     api.patch_status(
         &service.name_any(),
         &PatchParams::apply(api::FIELD_MANAGER).force(),
         &Patch::Apply(&patch),
     )
     .await?;
+    crate::failpoint!("service.status.after");
     Ok(())
 }
 
@@ -370,8 +385,6 @@ async fn cleanup(service: &CloudService, ctx: &Context) -> Result<Outcome, Error
     if !service.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Outcome::Done(Action::await_change()));
     }
-    let remaining_finalizers: Vec<String> =
-        service.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
     if service.annotations().get(SKIP_CLEANUP).is_some_and(|v| v == "true") {
         events::publish(
             ctx,
@@ -381,7 +394,7 @@ async fn cleanup(service: &CloudService, ctx: &Context) -> Result<Outcome, Error
             format!("{SKIP_CLEANUP} is set: AWS resources were left in place"),
         )
         .await;
-        patch_finalizers(ctx, service, remaining_finalizers).await?;
+        release_finalizer(ctx, service).await?;
         return Ok(Outcome::Done(Action::await_change()));
     }
     let previous = service.status.clone().unwrap_or_default();
@@ -429,7 +442,7 @@ async fn cleanup(service: &CloudService, ctx: &Context) -> Result<Outcome, Error
                 "every AWS resource is deleted"
             };
             events::publish(ctx, service, EventType::Normal, "Deleted", note.into()).await;
-            patch_finalizers(ctx, service, remaining_finalizers).await?;
+            release_finalizer(ctx, service).await?;
             Ok(Outcome::Done(Action::await_change()))
         }
         Ok(plan) => {

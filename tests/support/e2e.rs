@@ -214,7 +214,18 @@ impl Operator {
     /// Starts the operator for `kube`'s namespaces and the account label `selector` of `world`.
     /// Its logs go to the test's stderr when `BYOC_E2E_LOG` (the `RUST_LOG` filter) is set.
     pub fn start(kube: &Kube, world: &World, extra: &[&str]) -> Operator {
-        let mut cmd = Operator::command(kube, world, extra);
+        Operator::start_with_env(kube, world, extra, &[])
+    }
+
+    /// Starts the operator as `start` does, with extra environment variables (e.g. a failpoint,
+    /// `BYOC_FAILPOINT`; the process then runs with core dumps off, since it may abort).
+    pub fn start_with_env(
+        kube: &Kube,
+        world: &World,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Operator {
+        let mut cmd = Operator::command(kube, world, extra, env);
         cmd.env("RUST_LOG", std::env::var("BYOC_E2E_LOG").unwrap_or_else(|_| "warn".into()));
         if std::env::var("BYOC_E2E_LOG").is_err() {
             cmd.stderr(Stdio::null());
@@ -231,7 +242,7 @@ impl Operator {
         filter: &str,
         log: &std::path::Path,
     ) -> Operator {
-        let mut cmd = Operator::command(kube, world, extra);
+        let mut cmd = Operator::command(kube, world, extra, &[]);
         let file =
             std::fs::OpenOptions::new().create(true).append(true).open(log).expect("the log file");
         cmd.env("RUST_LOG", filter).stdout(file.try_clone().expect("the log file")).stderr(file);
@@ -251,9 +262,15 @@ impl Operator {
     }
 
     /// The `byoc controller` command line and environment, logs not yet directed.
-    fn command(kube: &Kube, world: &World, extra: &[&str]) -> Command {
+    fn command(kube: &Kube, world: &World, extra: &[&str], env: &[(&str, &str)]) -> Command {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_byoc"));
+        let mut cmd = if env.is_empty() {
+            Command::new(env!("CARGO_BIN_EXE_byoc"))
+        } else {
+            let mut sh = Command::new("sh");
+            sh.arg("-c").arg("ulimit -c 0; exec \"$0\" \"$@\"").arg(env!("CARGO_BIN_EXE_byoc"));
+            sh
+        };
         let selector = format!("byoc.dev/e2e={}", world.account);
         let health = format!("127.0.0.1:{port}");
         let endpoint = world.endpoint.clone();
@@ -273,6 +290,7 @@ impl Operator {
             cmd.arg(flag).arg(value);
         }
         cmd.args(extra)
+            .envs(env.iter().copied())
             .env("KUBECONFIG", &kube.kubeconfig)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -280,6 +298,20 @@ impl Operator {
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         cmd
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself; its exit status if it did.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Kills the process at once (a crash).

@@ -4,6 +4,7 @@
 pub mod apiserver;
 pub mod awslayer;
 pub mod corpus;
+pub mod crash;
 pub mod e2e;
 pub mod foreign;
 pub mod helm;

@@ -125,6 +125,11 @@ impl World {
         World::create(test, false, Some(config))
     }
 
+    /// A world with the HTTPS load balancer `secure` in its pool, behind the AWS behaviour layer.
+    pub fn with_https_layer(test: &str, config: awslayer::Config) -> World {
+        World::create(test, true, Some(config))
+    }
+
     /// The layer's timings for tests: fast, but every state is observable.
     pub fn fast_layer() -> awslayer::Config {
         awslayer::Config {
