@@ -26,21 +26,12 @@ use serde_json::json;
 use support::{
     awslayer::{Fault, FaultKind},
     crash::{ARGS, Counts, Recorder, counts, crash_through, missed, report},
-    e2e::{Kube, Operator, condition, wait_for},
+    e2e::{Kube, Operator, account_yaml, condition, wait_for},
     manifests::repo_root,
     moto::World,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-/// The world's CloudAccount, labelled for this test's operator.
-fn account_yaml(w: &World) -> String {
-    w.account_yaml.replacen(
-        &format!("metadata:\n  name: {}\n", w.account),
-        &format!("metadata:\n  name: {}\n  labels:\n    byoc.dev/e2e: {}\n", w.account, w.account),
-        1,
-    )
-}
 
 /// The paths of a service, in the order the test takes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

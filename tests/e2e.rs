@@ -14,7 +14,7 @@ use kube::{
 };
 use serde_json::json;
 use support::{
-    e2e::{Kube, Operator, condition, wait_for},
+    e2e::{Kube, Operator, account_yaml, condition, wait_for},
     moto::World,
 };
 
@@ -38,15 +38,6 @@ async fn start(prefix: &str, namespaces: usize, args: &[&str]) -> (World, Kube, 
     let op = Operator::start(&kube, &w, args);
     kube.apply(&account_yaml(&w)).await;
     (w, kube, op)
-}
-
-/// The world's CloudAccount, labelled for this test's operator.
-fn account_yaml(w: &World) -> String {
-    w.account_yaml.replacen(
-        &format!("metadata:\n  name: {}\n", w.account),
-        &format!("metadata:\n  name: {}\n  labels:\n    byoc.dev/e2e: {}\n", w.account, w.account),
-        1,
-    )
 }
 
 fn web(w: &World, ns: &str, name: &str, host: &str) -> String {

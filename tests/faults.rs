@@ -16,19 +16,11 @@ use serde_json::json;
 use support::{
     apiserver::faults::Fault as ApiFault,
     awslayer::{Call, Fault, FaultKind},
-    e2e::{Kube, Operator, condition, wait_for},
+    e2e::{Kube, Operator, account_yaml, condition, wait_for},
     moto::World,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-fn account_yaml(w: &World) -> String {
-    w.account_yaml.replacen(
-        &format!("metadata:\n  name: {}\n", w.account),
-        &format!("metadata:\n  name: {}\n  labels:\n    byoc.dev/e2e: {}\n", w.account, w.account),
-        1,
-    )
-}
 
 fn services(w: &World, ns: &str, names: &[&str]) -> String {
     names

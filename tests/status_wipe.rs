@@ -16,20 +16,11 @@ use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use support::{
     crash::ARGS,
-    e2e::{Kube, Operator, condition, wait_for},
+    e2e::{Kube, Operator, account_yaml, condition, wait_for},
     moto::World,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-/// The world's CloudAccount, labelled for this test's operator.
-fn account_yaml(w: &World) -> String {
-    w.account_yaml.replacen(
-        &format!("metadata:\n  name: {}\n", w.account),
-        &format!("metadata:\n  name: {}\n  labels:\n    byoc.dev/e2e: {}\n", w.account, w.account),
-        1,
-    )
-}
 
 /// `web`: every kind of resource a service can have (repository, secret, rule, target group);
 /// `worker`: no ingress.

@@ -381,6 +381,11 @@ pub fn labelled_account(w: &World, yaml: &str) -> String {
     )
 }
 
+/// The world's own CloudAccount, labelled for the operator `Operator::start` runs for that world.
+pub fn account_yaml(w: &World) -> String {
+    labelled_account(w, &w.account_yaml)
+}
+
 /// Waits until the CloudService `ns/name` exists and satisfies `check`.
 pub async fn service_where(
     kube: &Kube,
