@@ -11,6 +11,7 @@ mod context;
 mod events;
 mod leader;
 mod service;
+mod service_writes;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

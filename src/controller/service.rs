@@ -11,17 +11,15 @@ use k8s_openapi::{
 };
 use kube::{
     Api, ResourceExt,
-    api::{Patch, PatchParams},
     runtime::{controller::Action, events::EventType},
 };
-use serde_json::json;
 
-use super::{Context, Error, account_state, claims, events};
+use super::{
+    Context, Error, account_state, claims, events,
+    service_writes::{ensure_finalizer, release_finalizer, transition_event, write_status},
+};
 use crate::{
-    api::{
-        self, CloudAccount, CloudService, CloudServiceStatus, FINALIZER, READY, RolloutState,
-        reason,
-    },
+    api::{CloudAccount, CloudService, FINALIZER, RolloutState, reason},
     desired::{self, Invalid, Owner, SecretData},
     resources::{self, Kind},
     status,
@@ -288,97 +286,6 @@ async fn dereference_and_validate(
         }
     }
     Ok(desired::validate(service, account, labels.as_ref(), &secrets))
-}
-
-async fn ensure_finalizer(ctx: &Context, service: &CloudService) -> Result<(), Error> {
-    if service.finalizers().iter().any(|f| f == FINALIZER) {
-        return Ok(());
-    }
-    let mut finalizers = service.finalizers().to_vec();
-    finalizers.push(FINALIZER.into());
-    crate::failpoint!("service.finalizer.add.before");
-    patch_finalizers(ctx, service, finalizers).await?;
-    crate::failpoint!("service.finalizer.add.after");
-    Ok(())
-}
-
-/// Lets the object go: removes our finalizer.
-async fn release_finalizer(ctx: &Context, service: &CloudService) -> Result<(), Error> {
-    let remaining = service.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
-    crate::failpoint!("service.finalizer.remove.before");
-    patch_finalizers(ctx, service, remaining).await?;
-    crate::failpoint!("service.finalizer.remove.after");
-    Ok(())
-}
-
-/// Sets the finalizer list, guarded by the object's resourceVersion (optimistic concurrency).
-async fn patch_finalizers(
-    ctx: &Context,
-    service: &CloudService,
-    finalizers: Vec<String>,
-) -> Result<(), Error> {
-    let api = Api::<CloudService>::namespaced(
-        ctx.client.clone(),
-        &service.namespace().unwrap_or_default(),
-    );
-    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": service.resource_version()}});
-    api.patch(&service.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
-    Ok(())
-}
-
-/// Writes the status with server-side apply, only when it changed.
-async fn write_status(
-    ctx: &Context,
-    service: &CloudService,
-    previous: &CloudServiceStatus,
-    next: CloudServiceStatus,
-) -> Result<(), Error> {
-    if *previous == next && service.status.is_some() {
-        return Ok(());
-    }
-    let api = Api::<CloudService>::namespaced(
-        ctx.client.clone(),
-        &service.namespace().unwrap_or_default(),
-    );
-    let patch = json!({"apiVersion": format!("{}/{}", api::GROUP, api::VERSION), "kind": "CloudService", "status": next});
-    crate::failpoint!("service.status.before");
-    api.patch_status(
-        &service.name_any(),
-        &PatchParams::apply(api::FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    crate::failpoint!("service.status.after");
-    Ok(())
-}
-
-/// Events when Ready or the failure reason flips.
-async fn transition_event(
-    ctx: &Context,
-    service: &CloudService,
-    previous: &CloudServiceStatus,
-    next: &CloudServiceStatus,
-) {
-    let ready = |s: &CloudServiceStatus| {
-        s.conditions
-            .iter()
-            .find(|c| c.type_ == READY)
-            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-    };
-    let (before, after) = (ready(previous), ready(next));
-    if before.as_ref().map(|b| (&b.0, &b.1)) == after.as_ref().map(|a| (&a.0, &a.1)) {
-        return;
-    }
-    let Some((status, why, message)) = after else { return };
-    match (status.as_str(), why.as_str()) {
-        ("True", _) => {
-            events::publish(ctx, service, EventType::Normal, "RolloutCompleted", message).await
-        }
-        (_, reason::ROLLING_OUT) => {
-            events::publish(ctx, service, EventType::Normal, "RollingOut", message).await
-        }
-        (_, why) => events::publish(ctx, service, EventType::Warning, why, message).await,
-    }
 }
 
 async fn cleanup(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
