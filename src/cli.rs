@@ -87,6 +87,20 @@ pub struct ControllerArgs {
     /// Handle only CloudAccounts matching this label selector (e.g. `shard=a`).
     #[arg(long, env = "BYOC_ACCOUNT_SELECTOR")]
     account_selector: Option<String>,
+    /// Multiply the client-side AWS rate limits by this factor: for accounts whose API quotas
+    /// were raised (or an emulator throttling at scaled rates).
+    #[arg(long, env = "BYOC_AWS_RATE_SCALE", default_value_t = 1.0, value_parser = parse_rate_scale)]
+    aws_rate_scale: f64,
+}
+
+/// Parses a positive factor such as `1`, `0.5` or `10`.
+pub fn parse_rate_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => {
+            Err(format!("{s:?} is not a positive number; use e.g. 1 (AWS's default quotas) or 10"))
+        }
+    }
 }
 
 /// Parses durations like `500ms`, `45s`, `10m`, `1h30m`.
@@ -120,6 +134,9 @@ pub struct OneShot {
     /// Send every AWS call to this endpoint (an emulator), whatever the accounts say.
     #[arg(long, env = "BYOC_AWS_ENDPOINT")]
     endpoint_url: Option<String>,
+    /// Multiply the client-side AWS rate limits by this factor (raised account quotas).
+    #[arg(long, env = "BYOC_AWS_RATE_SCALE", default_value_t = 1.0, value_parser = parse_rate_scale)]
+    aws_rate_scale: f64,
 }
 
 /// Parses the command line and runs the command; the process exit code.
@@ -197,7 +214,7 @@ fn prepare(args: &OneShot, m: &oneshot::Manifests) -> Result<Vec<oneshot::Prepar
 
 async fn sessions(args: &OneShot, m: &oneshot::Manifests) -> oneshot::Sessions {
     let calls = CallCounter::default();
-    let limiter = RateLimiter::default();
+    let limiter = RateLimiter::scaled(args.aws_rate_scale);
     let mut out = oneshot::Sessions::new();
     for (name, account) in &m.accounts {
         let mut access = account.spec.aws.clone();
@@ -293,6 +310,7 @@ async fn controller(args: ControllerArgs) -> Result<ExitCode, String> {
             waiting: args.waiting_interval,
             secret_env: args.secret_env,
             endpoint_override: args.aws_endpoint,
+            aws_rate_scale: args.aws_rate_scale,
         },
         namespaces: args.namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
         concurrency: args.concurrency,

@@ -25,10 +25,20 @@ struct Bucket {
 }
 
 /// Shared limiter; clones share buckets.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RateLimiter {
     buckets: Arc<Mutex<HashMap<&'static str, Bucket>>>,
+    /// Time spent waiting, per bucket: `(waits, total)`.
+    waited: Arc<Mutex<HashMap<&'static str, (u64, Duration)>>>,
     disabled: bool,
+    /// Multiplies every bucket's rate and burst (1: AWS's defaults).
+    scale: f64,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        RateLimiter::scaled(1.0)
+    }
 }
 
 /// The bucket an operation draws from, and its rate.
@@ -49,12 +59,31 @@ impl RateLimiter {
         RateLimiter { disabled: true, ..Default::default() }
     }
 
+    /// A limiter whose buckets all run `scale` times AWS's default rates (an account whose
+    /// quotas were raised, or an emulator whose throttling is scaled the same way).
+    pub fn scaled(scale: f64) -> Self {
+        let scale = if scale.is_finite() && scale > 0.0 { scale } else { 1.0 };
+        RateLimiter { buckets: Arc::default(), waited: Arc::default(), disabled: false, scale }
+    }
+
+    /// How often and how long calls waited for a token, per bucket.
+    pub fn waits(&self) -> Vec<(&'static str, u64, Duration)> {
+        let waited = self.waited.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = waited.iter().map(|(b, (n, d))| (*b, *n, *d)).collect();
+        out.sort();
+        out
+    }
+
     /// Waits until the operation's bucket has a token, then takes it.
     pub async fn acquire(&self, service: &'static str, operation: &'static str) {
         if self.disabled {
             return;
         }
         let (name, rate) = bucket_for(service, operation);
+        let rate =
+            Rate { per_second: rate.per_second * self.scale, burst: rate.burst * self.scale };
+        let started = Instant::now();
+        let mut waited = false;
         loop {
             let wait = {
                 let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
@@ -70,8 +99,16 @@ impl RateLimiter {
                 bucket.updated = now;
                 if bucket.tokens >= 1.0 {
                     bucket.tokens -= 1.0;
+                    drop(buckets);
+                    if waited {
+                        let mut w = self.waited.lock().unwrap_or_else(|e| e.into_inner());
+                        let entry = w.entry(name).or_default();
+                        entry.0 += 1;
+                        entry.1 += started.elapsed();
+                    }
                     return;
                 }
+                waited = true;
                 Duration::from_secs_f64((1.0 - bucket.tokens) / bucket.rate.per_second)
             };
             tokio::time::sleep(wait).await;
@@ -93,6 +130,21 @@ mod tests {
         // 5 from the burst, then 3 more at 1/s.
         let waited = start.elapsed().as_secs_f64();
         assert!((2.9..3.5).contains(&waited), "waited {waited}s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_scaled_limiter_runs_every_bucket_faster_and_counts_its_waits() {
+        let limiter = RateLimiter::scaled(10.0);
+        let start = Instant::now();
+        // A burst of 50, then 10/s.
+        for _ in 0..60 {
+            limiter.acquire("ecs", "RegisterTaskDefinition").await;
+        }
+        let waited = start.elapsed().as_secs_f64();
+        assert!((0.9..1.2).contains(&waited), "waited {waited}s");
+        let waits = limiter.waits();
+        assert_eq!(waits.len(), 1);
+        assert_eq!((waits[0].0, waits[0].1), ("ecs-register", 10));
     }
 
     #[tokio::test(start_paused = true)]

@@ -112,6 +112,11 @@ impl Aws {
         &self.calls
     }
 
+    /// The client-side rate limiter of this account's calls.
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
     /// Runs one AWS call: waits for the rate limiter, applies the fault hook, counts the outcome
     /// and maps the error.
     pub async fn call<T, E, R, F>(

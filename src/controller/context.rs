@@ -37,6 +37,8 @@ pub struct Settings {
     pub secret_env: bool,
     /// Send every AWS call to this endpoint (emulators), whatever the accounts say.
     pub endpoint_override: Option<String>,
+    /// Multiplies the client-side AWS rate limits (1: AWS's default quotas).
+    pub aws_rate_scale: f64,
 }
 
 /// Shared state of the controllers.
@@ -99,7 +101,11 @@ impl Context {
             return aws.clone();
         }
         let config = aws::load_config(&access).await;
-        let aws = Aws::new(&config, self.metrics.aws_calls.clone(), RateLimiter::default());
+        let aws = Aws::new(
+            &config,
+            self.metrics.aws_calls.clone(),
+            RateLimiter::scaled(self.settings.aws_rate_scale),
+        );
         sessions.insert(name.to_string(), (key, aws.clone()));
         aws
     }
