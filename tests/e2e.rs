@@ -14,6 +14,7 @@ use kube::{
 };
 use serde_json::json;
 use support::{
+    awslayer,
     e2e::{Kube, Operator, account_yaml, condition, wait_for},
     moto::World,
 };
@@ -33,7 +34,16 @@ const STACK: [&str; 7] = [
 
 /// A fresh world, API and operator (with `args`), and the world's CloudAccount applied.
 async fn start(prefix: &str, namespaces: usize, args: &[&str]) -> (World, Kube, Operator) {
-    let w = World::with_layer(&format!("e2e-{prefix}"), World::fast_layer());
+    start_on(World::fast_layer(), prefix, namespaces, args).await
+}
+
+async fn start_on(
+    layer: awslayer::Config,
+    prefix: &str,
+    namespaces: usize,
+    args: &[&str],
+) -> (World, Kube, Operator) {
+    let w = World::with_layer(&format!("e2e-{prefix}"), layer);
     let kube = Kube::start(prefix, namespaces).await;
     let op = Operator::start(&kube, &w, args);
     kube.apply(&account_yaml(&w)).await;
@@ -278,6 +288,97 @@ async fn drift_in_aws_is_corrected_by_the_periodic_resync() {
                     && e.note.as_deref().unwrap_or_default().contains("ListenerRule")
             })
         },
+    )
+    .await;
+    kube.cleanup(&[&w.account]).await;
+}
+
+#[tokio::test]
+async fn drift_in_log_retention_repository_and_task_definition_is_corrected_by_the_resync() {
+    let (w, kube, _op) = start("drift2", 1, &[]).await;
+    let ns = kube.namespaces[0].clone();
+    let manifest = web(&w, &ns, "web", "drift2.example.com")
+        + "  logs: { retentionDays: 14 }\n  repository: { scanOnPush: true }\n";
+    kube.apply(&manifest).await;
+    ready(&kube, &ns, "web").await;
+    let find = |kind: &'static str| {
+        let w = &w;
+        async move { w.inventory().await.into_iter().find(|(k, _)| k == kind).unwrap().1 }
+    };
+    let (log_group, repository) = (find("LogGroup").await, find("EcrRepository").await);
+    let service = find("EcsService").await;
+    let cluster = format!("byoc-{}", w.account);
+    let described = w.aws.ecs.describe_services().cluster(&cluster).services(&service);
+    let ours = described.clone().send().await.unwrap().services()[0]
+        .task_definition()
+        .unwrap()
+        .to_string();
+    // Someone shortens the retention, turns scanning off and points the service at a revision of
+    // their own.
+    w.aws
+        .logs
+        .put_retention_policy()
+        .log_group_name(&log_group)
+        .retention_in_days(1)
+        .send()
+        .await
+        .unwrap();
+    w.aws
+        .ecr
+        .put_image_scanning_configuration()
+        .repository_name(&repository)
+        .image_scanning_configuration(
+            aws_sdk_ecr::types::ImageScanningConfiguration::builder().scan_on_push(false).build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let foreign = w
+        .aws
+        .ecs
+        .register_task_definition()
+        .family(format!("drift2-foreign-{}", w.account))
+        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder().name("web").image("busybox").build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let foreign = foreign.task_definition().unwrap().task_definition_arn().unwrap().to_string();
+    w.aws
+        .ecs
+        .update_service()
+        .cluster(&cluster)
+        .service(&service)
+        .task_definition(&foreign)
+        .send()
+        .await
+        .unwrap();
+    let restored = || async {
+        let groups = w.aws.logs.describe_log_groups().log_group_name_prefix(&log_group);
+        let retention = groups.send().await.ok()?.log_groups().first()?.retention_in_days();
+        let repos = w.aws.ecr.describe_repositories().repository_names(&repository);
+        let scan = repos
+            .send()
+            .await
+            .ok()?
+            .repositories()
+            .first()?
+            .image_scanning_configuration()?
+            .scan_on_push();
+        let running =
+            described.clone().send().await.ok()?.services().first()?.task_definition()?.to_string();
+        Some((retention, scan, running))
+    };
+    wait_for(
+        "retention, scanning and the task definition to be restored",
+        TIMEOUT,
+        restored,
+        |(retention, scan, running)| *retention == Some(14) && *scan && *running == ours,
     )
     .await;
     kube.cleanup(&[&w.account]).await;
@@ -542,7 +643,10 @@ async fn services_applied_before_their_account_become_ready_without_waiting_for_
 
 #[tokio::test]
 async fn a_broken_image_is_stalled_with_ecs_reason_and_resyncs_never_deploy_it_again() {
-    let (w, kube, _op) = start("broken", 1, &[]).await;
+    // The failed deployment stays listed while its tasks drain, as in ECS, where that takes the
+    // target group's deregistration delay (here 3 s rather than 30 s).
+    let layer = awslayer::Config { drain: Duration::from_secs(3), ..World::fast_layer() };
+    let (w, kube, _op) = start_on(layer, "broken", 1, &[]).await;
     let ns = kube.namespaces[0].clone();
     let good = web(&w, &ns, "web", "broken.example.com");
     kube.apply(&good).await;

@@ -52,6 +52,7 @@ fn iam_prefix(service: &str) -> Option<&'static str> {
         "elbv2" => Some("elasticloadbalancing"),
         "logs" => Some("logs"),
         "secretsmanager" => Some("secretsmanager"),
+        "tagging" => Some("tag"),
         _ => None,
     }
 }

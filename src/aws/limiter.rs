@@ -49,6 +49,8 @@ pub fn bucket_for(service: &'static str, operation: &'static str) -> (&'static s
         ("ecs", _) => ("ecs", Rate { per_second: 20.0, burst: 50.0 }),
         ("ecr", _) => ("ecr", Rate { per_second: 10.0, burst: 20.0 }),
         ("logs", _) => ("logs", Rate { per_second: 5.0, burst: 10.0 }),
+        // Not published per operation; kept well below what the Tag Editor itself uses.
+        ("tagging", _) => ("tagging", Rate { per_second: 5.0, burst: 10.0 }),
         _ => ("other", Rate { per_second: 20.0, burst: 40.0 }),
     }
 }

@@ -43,6 +43,8 @@ pub struct Aws {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// The Resource Groups Tagging API: the tags of many resources in one call.
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
     calls: CallCounter,
     limiter: RateLimiter,
     faults: Option<FaultHook>,
@@ -95,6 +97,7 @@ impl Aws {
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
+            tagging: aws_sdk_resourcegroupstagging::Client::new(config),
             calls,
             limiter,
             faults: None,

@@ -20,7 +20,7 @@ use crate::{
     api::{AwsAccess, CloudAccount, CloudService},
     aws::{self, Aws, RateLimiter},
     desired::naming::fnv1a,
-    resources::ObserveCache,
+    resources::{ObserveCache, cache::Freshness},
     telemetry::Metrics,
 };
 
@@ -50,9 +50,8 @@ pub struct Context {
     pub accounts: Store<CloudAccount>,
     /// One store per watched namespace (or one for all).
     pub services: Vec<Store<CloudService>>,
-    /// Listener rules observed in the last moments serve every service on the listener.
-    pub cache: ObserveCache,
-    sessions: tokio::sync::Mutex<HashMap<String, (u64, Aws)>>,
+    /// Per account: its AWS clients and what was observed of it (shared by its services).
+    sessions: tokio::sync::Mutex<HashMap<String, (u64, Aws, ObserveCache)>>,
     listener_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     failures: Mutex<HashMap<String, u32>>,
     /// Per cache (accounts, then services): whether its first listing is complete.
@@ -79,7 +78,6 @@ impl Context {
             metrics,
             accounts,
             services,
-            cache: ObserveCache::new(Duration::from_secs(2)),
             sessions: tokio::sync::Mutex::new(HashMap::new()),
             listener_locks: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
@@ -89,25 +87,29 @@ impl Context {
 
     /// AWS clients for an account; rebuilt when its `spec.aws` changes.
     pub async fn aws(&self, name: &str, access: &AwsAccess) -> Aws {
+        self.session(name, access).await.0
+    }
+
+    /// AWS clients for an account and the observations its services share (a snapshot per
+    /// resync); both start afresh when its `spec.aws` changes.
+    pub async fn session(&self, name: &str, access: &AwsAccess) -> (Aws, ObserveCache) {
         let mut access = access.clone();
         if let Some(url) = &self.settings.endpoint_override {
             access.endpoint_url = Some(url.clone());
         }
         let key = fnv1a(format!("{access:?}").as_bytes());
         let mut sessions = self.sessions.lock().await;
-        if let Some((k, aws)) = sessions.get(name)
+        if let Some((k, aws, cache)) = sessions.get(name)
             && *k == key
         {
-            return aws.clone();
+            return (aws.clone(), cache.clone());
         }
         let config = aws::load_config(&access).await;
-        let aws = Aws::new(
-            &config,
-            self.metrics.aws_calls.clone(),
-            RateLimiter::scaled(self.settings.aws_rate_scale),
-        );
-        sessions.insert(name.to_string(), (key, aws.clone()));
-        aws
+        let limiter = RateLimiter::scaled(self.settings.aws_rate_scale);
+        let aws = Aws::new(&config, self.metrics.aws_calls.clone(), limiter);
+        let cache = ObserveCache::with_freshness(Freshness::for_resync(self.settings.resync));
+        sessions.insert(name.to_string(), (key, aws.clone(), cache.clone()));
+        (aws, cache)
     }
 
     /// When to look again at a service stalled on something outside its own spec (its account,

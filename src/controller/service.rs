@@ -129,7 +129,7 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
     }
     ensure_finalizer(ctx, service).await?;
     let stack = desired::desired_stack(&validated, &owner);
-    let aws = ctx.aws(&account.name_any(), &account.spec.aws).await;
+    let (aws, cache) = ctx.session(&account.name_any(), &account.spec.aws).await;
     let lock = stack
         .ingress
         .as_ref()
@@ -140,13 +140,16 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
         Some(l) => Some(l.lock().await),
         None => None,
     };
-    let result = match resources::observe(&aws, &stack, &state, &ctx.cache).await {
-        Ok(mut observed) => {
-            observed.previous_rollout = previous.rollout.clone();
-            resources::apply(&aws, &stack, &observed, &state, &ctx.cache).await
-        }
-        Err(e) => Err(e),
-    };
+    if previous.observed_generation != generation {
+        // A changed spec is planned from direct reads at once, without waiting for a listing of
+        // the whole account.
+        cache.touch_stack(&stack, &state.listener_arns());
+    }
+    let result =
+        match resources::observe(&aws, &stack, &state, &cache, previous.rollout.as_ref()).await {
+            Ok(observed) => resources::apply(&aws, &stack, &observed, &state, &cache).await,
+            Err(e) => Err(e),
+        };
     match result {
         Ok(applied) => {
             let next = status::applied(generation, &applied, &previous.conditions, &now);
@@ -227,10 +230,10 @@ async fn withdraw_route(
     }) else {
         return Ok(());
     };
-    let aws = ctx.aws(&account.name_any(), &account.spec.aws).await;
+    let (aws, cache) = ctx.session(&account.name_any(), &account.spec.aws).await;
     let lock = ctx.listener_lock(&listener);
     let _guard = lock.lock().await;
-    let removed = resources::withdraw_rules(&aws, &ctx.cache, &listener, &owner(service, ctx))
+    let removed = resources::withdraw_rules(&aws, &cache, &listener, &owner(service, ctx))
         .await
         .map_err(Error::Engine)?;
     if removed > 0 {
@@ -321,7 +324,7 @@ async fn cleanup(service: &CloudService, ctx: &Context) -> Result<Outcome, Error
         .await?;
         return Ok(Outcome::Waiting(Action::requeue(ctx.settings.waiting)));
     };
-    let aws = ctx.aws(&account.name_any(), &account.spec.aws).await;
+    let (aws, cache) = ctx.session(&account.name_any(), &account.spec.aws).await;
     // From the status directly: a cluster still missing must not hide the listeners.
     let listeners: Vec<String> = account
         .status
@@ -335,9 +338,9 @@ async fn cleanup(service: &CloudService, ctx: &Context) -> Result<Outcome, Error
     for l in &locks {
         guards.push(l.lock().await);
     }
-    let deleted = resources::delete(&aws, &teardown, &ctx.cache).await;
+    let deleted = resources::delete(&aws, &teardown, &cache).await;
     let left = match deleted {
-        Ok(_) => resources::plan_delete(&aws, &teardown, &ctx.cache).await,
+        Ok(_) => resources::plan_delete(&aws, &teardown, &cache).await,
         Err(e) => Err(e),
     };
     drop(guards);

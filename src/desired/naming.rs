@@ -17,6 +17,9 @@ pub mod tag {
     pub const ROLLOUT_FAILED: &str = "byoc.dev/rollout-failed";
     /// On a task definition revision: the ECS deployment id that rolls it out.
     pub const DEPLOYMENT: &str = "byoc.dev/deployment";
+    /// On a task definition revision: a hash of the secret ARNs it references, so it can be
+    /// compared from its tags alone.
+    pub const SECRET_ARNS: &str = "byoc.dev/secret-arns";
     /// On a target group: the deregistration delay we set, so it is not read back every round.
     pub const DEREGISTRATION_DELAY: &str = "byoc.dev/deregistration-delay";
     /// For account-level resources: the CloudAccount they belong to.

@@ -133,9 +133,9 @@ pub async fn plan(
             .map_err(|e| format!("CloudAccount {name}: {e}"))?;
         out.push((format!("CloudAccount {name}"), account_plan));
         check_target_group_quota(aws, name, &state, prepared).await?;
-        let cache = round_cache(aws, name, prepared).await?;
+        let cache = round_cache();
         for p in prepared.iter().filter(|p| p.account == *name) {
-            let observed = resources::observe(aws, &p.stack, &state, &cache)
+            let observed = resources::observe(aws, &p.stack, &state, &cache, None)
                 .await
                 .map_err(|e| format!("{}: {e}", p.label))?;
             let plan =
@@ -146,24 +146,10 @@ pub async fn plan(
     Ok(out)
 }
 
-/// A cache for one round over an account's services, with their ECS services described ten at a
-/// time up front.
-async fn round_cache(
-    aws: &Aws,
-    account: &str,
-    prepared: &[Prepared],
-) -> Result<ObserveCache, String> {
-    let cache = ObserveCache::new(ROUND);
-    let mut by_cluster: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for p in prepared.iter().filter(|p| p.account == account) {
-        by_cluster.entry(p.stack.cluster.as_str()).or_default().push(p.stack.service.name.clone());
-    }
-    for (cluster, names) in by_cluster {
-        resources::cache::prefetch_services(aws, &cache, cluster, &names)
-            .await
-            .map_err(|e| format!("CloudAccount {account}: {e}"))?;
-    }
-    Ok(cache)
+/// A cache for one command over an account's services: the account is listed once (on the
+/// first service's observe) for all of them.
+fn round_cache() -> ObserveCache {
+    ObserveCache::new(ROUND)
 }
 
 /// Refuses services that would add a target group to a load balancer already at its quota, as
@@ -228,7 +214,7 @@ pub async fn apply(
             .await
             .map_err(|e| format!("CloudAccount {name}: {e}"))?;
         check_target_group_quota(aws, name, &state, prepared).await?;
-        let cache = round_cache(aws, name, prepared).await?;
+        let cache = round_cache();
         for p in prepared.iter().filter(|p| p.account == *name) {
             let applied =
                 apply_one(aws, p, &state, &cache).await.map_err(|e| format!("{}: {e}", p.label))?;
@@ -251,7 +237,7 @@ async fn apply_one(
     cache: &ObserveCache,
 ) -> Result<resources::Applied, resources::EngineError> {
     retry_transient(&p.label, || async {
-        let observed = resources::observe(aws, &p.stack, state, cache).await?;
+        let observed = resources::observe(aws, &p.stack, state, cache, None).await?;
         resources::apply(aws, &p.stack, &observed, state, cache).await
     })
     .await

@@ -42,8 +42,23 @@ fn ready(kind: Kind, id: impl Into<String>) -> ResourceStatus {
 }
 
 /// Carries out the plan in dependency order: repository, log group, secrets, target group, rule,
-/// task definition, service. Returns what exists afterwards and the rollout state.
+/// task definition, service. Returns what exists afterwards and the rollout state. What it
+/// changed, or failed to, is read directly from AWS until a later snapshot shows it.
 pub async fn apply(
+    aws: &Aws,
+    stack: &DesiredStack,
+    o: &Observed,
+    account: &AccountState,
+    cache: &ObserveCache,
+) -> Result<Applied, EngineError> {
+    let result = apply_plan(aws, stack, o, account, cache).await;
+    if result.as_ref().map_or(true, |a| !a.plan.is_empty()) {
+        cache.touch_stack(stack, &account.listener_arns());
+    }
+    result
+}
+
+async fn apply_plan(
     aws: &Aws,
     stack: &DesiredStack,
     o: &Observed,

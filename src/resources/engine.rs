@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::{
     Action, Change, FieldChange, Kind, Plan, Presence,
     account::AccountState,
-    cache::ObserveCache,
+    cache::{ObserveCache, key},
     log_group::{self, LogGroup},
     priorities,
     repository::{self, Repository},
@@ -75,29 +75,68 @@ pub struct Observed {
     pub previous_rollout: Option<Rollout>,
 }
 
-/// Reads every resource of the stack (no writes).
+/// Reads every resource of the stack (no writes): from the account's snapshot (taken when
+/// missing or old) when that shows nothing to do, else again directly from AWS, so every change
+/// is planned from fresh reads. `previous` is the rollout the last status recorded.
 pub async fn observe(
     aws: &Aws,
     stack: &DesiredStack,
     account: &AccountState,
     cache: &ObserveCache,
+    previous: Option<&Rollout>,
+) -> Result<Observed, EngineError> {
+    // A stack we just changed (a rollout being followed) is read directly anyway: it does not
+    // wait for a listing of the account.
+    if !cache.recently_touched(&key::log_group(&stack.log_group.name)) {
+        cache
+            .ensure_snapshot(aws, &stack.cluster, &stack.owner.cluster_id)
+            .await
+            .map_err(EngineError::aws(Kind::EcsService, &stack.cluster))?;
+    }
+    // A service in motion is always described afresh; the rest of a touched stack too.
+    let service_listed = cache
+        .listed(&key::service(&stack.cluster, &stack.service.name))
+        .is_some_and(|snap| snap.steady_service(&stack.service.name).is_some());
+    let listed = service_listed || cache.listed(&key::log_group(&stack.log_group.name)).is_some();
+    let mut first = observe_once(aws, stack, account, cache, listed).await?;
+    first.previous_rollout = previous.cloned();
+    if !listed || plan(stack, &first).is_ok_and(|p| p.is_empty()) {
+        return Ok(first);
+    }
+    cache.touch_stack(stack, &account.listener_arns());
+    let mut observed = observe_once(aws, stack, account, cache, false).await?;
+    observed.previous_rollout = previous.cloned();
+    if !service_listed {
+        // Already read directly a moment ago: what the rollout logic saw then stands.
+        observed.service = first.service;
+    }
+    Ok(observed)
+}
+
+/// One observation; `from_listing`: whether rule ownership may be inferred (see `cached_rules`).
+async fn observe_once(
+    aws: &Aws,
+    stack: &DesiredStack,
+    account: &AccountState,
+    cache: &ObserveCache,
+    from_listing: bool,
 ) -> Result<Observed, EngineError> {
     let owner = &stack.owner;
     let repository = match &stack.repository {
         Some(r) => Some(
-            repository::observe(aws, &r.name, owner)
+            repository::observe(aws, &r.name, owner, cache)
                 .await
                 .map_err(EngineError::aws(Kind::Repository, &r.name))?,
         ),
         None => None,
     };
-    let log_group = log_group::observe(aws, &stack.log_group.name, owner)
+    let log_group = log_group::observe(aws, &stack.log_group.name, owner, cache)
         .await
         .map_err(EngineError::aws(Kind::LogGroup, &stack.log_group.name))?;
     let mut secrets = Vec::new();
     for s in &stack.secrets {
         secrets.push(
-            secret::observe(aws, &s.name, owner)
+            secret::observe(aws, &s.name, owner, cache)
                 .await
                 .map_err(EngineError::aws(Kind::Secret, &s.name))?,
         );
@@ -105,24 +144,24 @@ pub async fn observe(
     let (mut target_group, mut listener_arn, mut rules) = (None, None, Vec::new());
     if let Some(ing) = &stack.ingress {
         target_group = Some(
-            target_group::observe(aws, &ing.target_group_name, owner)
+            target_group::observe(aws, &ing.target_group_name, owner, cache)
                 .await
                 .map_err(EngineError::aws(Kind::TargetGroup, &ing.target_group_name))?,
         );
         listener_arn =
             account.load_balancers.get(&ing.load_balancer).and_then(|l| l.listener_arn.clone());
         if let Some(arn) = &listener_arn {
-            rules = cached_rules(aws, cache, arn, &owner.cluster_id).await?;
+            rules = cached_rules(aws, cache, arn, &owner.cluster_id, from_listing).await?;
         }
     }
     let family = &stack.task_definition.family;
-    let task_definition = task_definition::observe(aws, family)
+    let task_definition = task_definition::observe(aws, family, owner, cache)
         .await
         .map_err(EngineError::aws(Kind::TaskDefinition, family))?;
     let service = service::observe(aws, &stack.cluster, &stack.service.name, owner, cache)
         .await
         .map_err(EngineError::aws(Kind::EcsService, &stack.service.name))?;
-    let stale = stale::observe(aws, stack, account, cache).await?;
+    let stale = stale::observe(aws, stack, account, cache, from_listing).await?;
     Ok(Observed {
         repository,
         log_group,
@@ -278,17 +317,19 @@ pub(super) fn deployable(o: &Observed, td_arn: &str, failed: bool) -> String {
     }
 }
 
-/// A listener's rules, from the round's cache or from AWS (then cached).
+/// A listener's rules, from the round's cache or from AWS (then cached); `infer` as in
+/// `rule::observe_listener`.
 pub(super) async fn cached_rules(
     aws: &Aws,
     cache: &ObserveCache,
     listener: &str,
     cluster_id: &str,
+    infer: bool,
 ) -> Result<Vec<ListenerRule>, EngineError> {
     if let Some(rules) = cache.rules(listener) {
         return Ok(rules);
     }
-    let rules = rule::observe_listener(aws, listener, cluster_id)
+    let rules = rule::observe_listener(aws, listener, cluster_id, cache, infer)
         .await
         .map_err(EngineError::aws(Kind::ListenerRule, listener))?;
     cache.put_rules(listener, rules.clone());

@@ -1,8 +1,11 @@
-//! CloudWatch log group of a service: observe by name, diff retention and tags, create or update.
-//! `diff` is pure; `observe` and `act` call CloudWatch Logs through `Aws::call`.
+//! CloudWatch log group of a service: observe by name (from the account's snapshot when it can
+//! tell), diff retention and tags, create or update. `diff` is pure; `observe` and `act` call
+//! CloudWatch Logs through `Aws::call`.
 
 use super::{
     Action, Change, FieldChange, Kind, Presence,
+    cache::{ObserveCache, key},
+    snapshot::log_group_arn,
     tags::{self, Tags},
 };
 use crate::{
@@ -17,7 +20,20 @@ pub struct LogGroup {
     pub tags: Tags,
 }
 
-pub async fn observe(aws: &Aws, name: &str, owner: &Owner) -> Result<Presence<LogGroup>, AwsError> {
+/// From the account's snapshot when it can tell, else from CloudWatch Logs directly.
+pub async fn observe(
+    aws: &Aws,
+    name: &str,
+    owner: &Owner,
+    cache: &ObserveCache,
+) -> Result<Presence<LogGroup>, AwsError> {
+    if let Some(snap) = cache.listed(&key::log_group(name)) {
+        let Some(row) = snap.log_groups.get(name) else { return Ok(Presence::Missing) };
+        // Not among the tagged resources: someone else's, or too new to be listed there.
+        if let Some(tags) = cache.tags(&row.arn) {
+            return Ok(presence(name, row.arn.clone(), row.retention_days, tags, owner));
+        }
+    }
     let out = aws
         .call(
             "logs",
@@ -28,10 +44,7 @@ pub async fn observe(aws: &Aws, name: &str, owner: &Owner) -> Result<Presence<Lo
     let Some(group) = out.log_groups().iter().find(|g| g.log_group_name() == Some(name)) else {
         return Ok(Presence::Missing);
     };
-    let arn = group
-        .log_group_arn()
-        .map(str::to_string)
-        .or_else(|| group.arn().map(|a| a.trim_end_matches(":*").to_string()))
+    let arn = log_group_arn(group)
         .ok_or_else(|| AwsError::unexpected("DescribeLogGroups", "log group without ARN"))?;
     let listed = aws
         .call(
@@ -41,10 +54,20 @@ pub async fn observe(aws: &Aws, name: &str, owner: &Owner) -> Result<Presence<Lo
         )
         .await?;
     let tags: Tags = listed.tags().cloned().unwrap_or_default().into_iter().collect();
+    Ok(presence(name, arn, group.retention_in_days(), tags, owner))
+}
+
+fn presence(
+    name: &str,
+    arn: String,
+    retention_days: Option<i32>,
+    tags: Tags,
+    owner: &Owner,
+) -> Presence<LogGroup> {
     if !owner.owns(&tags) {
-        return Ok(Presence::Foreign(name.to_string()));
+        return Presence::Foreign(name.to_string());
     }
-    Ok(Presence::Ours(LogGroup { arn, retention_days: group.retention_in_days(), tags }))
+    Presence::Ours(LogGroup { arn, retention_days, tags })
 }
 
 pub fn diff(

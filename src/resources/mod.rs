@@ -15,6 +15,7 @@ pub mod rollout;
 mod rule;
 mod secret;
 mod service;
+pub mod snapshot;
 mod stale;
 mod tags;
 mod target_group;

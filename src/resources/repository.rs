@@ -1,10 +1,12 @@
-//! ECR repository of a service: observe by name, diff scanning, tag mutability, lifecycle policy
-//! and tags, create or update. `diff` is pure; `observe` and `act` call ECR through `Aws::call`.
+//! ECR repository of a service: observe by name (from the account's snapshot when it can tell),
+//! diff scanning, tag mutability, lifecycle policy and tags, create or update. `diff` is pure;
+//! `observe` and `act` call ECR through `Aws::call`.
 
 use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability};
 
 use super::{
     Action, Change, FieldChange, Kind, Presence,
+    cache::{ObserveCache, key},
     tags::{self, Tags},
 };
 use crate::{
@@ -23,11 +25,45 @@ pub struct Repository {
     pub tags: Tags,
 }
 
+/// From the account's snapshot when it can tell (tags and lifecycle policy, which have no
+/// batched read, kept per repository for a while), else from ECR directly.
 pub async fn observe(
     aws: &Aws,
     name: &str,
     owner: &Owner,
+    cache: &ObserveCache,
 ) -> Result<Presence<Repository>, AwsError> {
+    if let Some(snap) = cache.listed(&key::repository(name)) {
+        let Some(row) = snap.repositories.get(name) else { return Ok(Presence::Missing) };
+        let details = format!("{}@{}", row.arn, row.created);
+        let tags = match cache.tags(&row.arn).or_else(|| cache.tags(&details)) {
+            Some(tags) => tags,
+            None => {
+                let tags = list_tags(aws, &row.arn).await?;
+                cache.put_tags(&details, tags.clone());
+                tags
+            }
+        };
+        if !owner.owns(&tags) {
+            return Ok(Presence::Foreign(name.to_string()));
+        }
+        let lifecycle = match cache.lifecycle(&details) {
+            Some(policy) => policy,
+            None => {
+                let policy = lifecycle_policy(aws, name).await?;
+                cache.put_lifecycle(&details, policy.clone());
+                policy
+            }
+        };
+        return Ok(Presence::Ours(Repository {
+            arn: row.arn.clone(),
+            uri: row.uri.clone(),
+            scan_on_push: row.scan_on_push,
+            immutable: row.immutable,
+            lifecycle,
+            tags,
+        }));
+    }
     let out = match aws
         .call(
             "ecr",
@@ -41,29 +77,14 @@ pub async fn observe(
     };
     let Some(repo) = out.repositories().first() else { return Ok(Presence::Missing) };
     let arn = repo.repository_arn().unwrap_or_default().to_string();
-    let listed = aws
-        .call(
-            "ecr",
-            "ListTagsForResource",
-            aws.ecr.list_tags_for_resource().resource_arn(&arn).send(),
-        )
-        .await?;
-    let tags = tags::from_ecr(listed.tags());
+    let tags = list_tags(aws, &arn).await?;
+    let details = format!("{arn}@{}", repo.created_at().map_or(0, |t| t.secs()));
+    cache.put_tags(&details, tags.clone());
     if !owner.owns(&tags) {
         return Ok(Presence::Foreign(name.to_string()));
     }
-    let lifecycle = match aws
-        .call(
-            "ecr",
-            "GetLifecyclePolicy",
-            aws.ecr.get_lifecycle_policy().repository_name(name).send(),
-        )
-        .await
-    {
-        Ok(p) => p.lifecycle_policy_text().and_then(|t| serde_json::from_str(t).ok()),
-        Err(e) if e.is_not_found() => None,
-        Err(e) => return Err(e),
-    };
+    let lifecycle = lifecycle_policy(aws, name).await?;
+    cache.put_lifecycle(&details, lifecycle.clone());
     Ok(Presence::Ours(Repository {
         arn,
         uri: repo.repository_uri().unwrap_or_default().to_string(),
@@ -72,6 +93,33 @@ pub async fn observe(
         lifecycle,
         tags,
     }))
+}
+
+async fn list_tags(aws: &Aws, arn: &str) -> Result<Tags, AwsError> {
+    let listed = aws
+        .call(
+            "ecr",
+            "ListTagsForResource",
+            aws.ecr.list_tags_for_resource().resource_arn(arn).send(),
+        )
+        .await?;
+    Ok(tags::from_ecr(listed.tags()))
+}
+
+/// The repository's lifecycle policy, parsed; `None` when it has none.
+async fn lifecycle_policy(aws: &Aws, name: &str) -> Result<Option<serde_json::Value>, AwsError> {
+    match aws
+        .call(
+            "ecr",
+            "GetLifecyclePolicy",
+            aws.ecr.get_lifecycle_policy().repository_name(name).send(),
+        )
+        .await
+    {
+        Ok(p) => Ok(p.lifecycle_policy_text().and_then(|t| serde_json::from_str(t).ok())),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 fn lifecycle(desired: &DesiredRepository) -> serde_json::Value {

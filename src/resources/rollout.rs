@@ -146,7 +146,15 @@ pub fn rollout(
                 state: RolloutState::Failed,
                 rolled_back: true,
                 failed_tasks: known.previous_of(task_definition).map_or(0, |p| p.failed_tasks),
-                message: Some(failure_message(tracked, None, true)),
+                // Only the circuit breaker rolls back a deployment we start (we set no
+                // deployment alarms).
+                message: Some(failure_message(
+                    tracked,
+                    Some(
+                        "the ECS deployment circuit breaker stopped it; see the service's ECS events and the task logs",
+                    ),
+                    true,
+                )),
                 ..base
             };
         }

@@ -12,6 +12,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 
 use super::{
     Action, Change, FieldChange, Kind,
+    cache::ObserveCache,
     priorities::{self, Claim},
     tags::{self, Tags},
 };
@@ -33,11 +34,17 @@ pub struct ListenerRule {
     pub tags: Tags,
 }
 
-/// Every non-default rule of a listener.
+/// Every non-default rule of a listener. With `infer`, a rule whose tags were never read takes
+/// the ownership of the target group it forwards to, as the account's snapshot tells it (a
+/// rule of ours is tagged like its target group), and is otherwise taken as someone else's:
+/// good enough to conclude that nothing needs doing, never to plan a change (changes are
+/// planned from a listing without `infer`).
 pub async fn observe_listener(
     aws: &Aws,
     listener_arn: &str,
     cluster_id: &str,
+    cache: &ObserveCache,
+    infer: bool,
 ) -> Result<Vec<ListenerRule>, AwsError> {
     let mut raw = Vec::new();
     let mut marker = None;
@@ -60,9 +67,26 @@ pub async fn observe_listener(
             break;
         }
     }
-    let arns: Vec<String> = raw.iter().filter_map(|r| r.rule_arn().map(str::to_string)).collect();
+    // A rule's ARN is never reused and its tags are set when it is created: tags seen before
+    // (or in the account's snapshot) are not read again.
     let mut tags_by_arn: BTreeMap<String, Tags> = BTreeMap::new();
-    for batch in arns.chunks(20) {
+    let mut unknown = Vec::new();
+    for r in &raw {
+        let Some(arn) = r.rule_arn() else { continue };
+        match cache.tags(arn) {
+            Some(tags) => {
+                tags_by_arn.insert(arn.to_string(), tags);
+            }
+            None if infer => {
+                let forwarded = r.actions().iter().find_map(|a| a.target_group_arn());
+                if let Some(tags) = forwarded.and_then(|tg| cache.tags(tg)) {
+                    tags_by_arn.insert(arn.to_string(), tags);
+                }
+            }
+            None => unknown.push(arn.to_string()),
+        }
+    }
+    for batch in unknown.chunks(20) {
         let out = aws
             .call(
                 "elbv2",
@@ -71,8 +95,9 @@ pub async fn observe_listener(
             )
             .await?;
         for d in out.tag_descriptions() {
-            tags_by_arn
-                .insert(d.resource_arn().unwrap_or_default().to_string(), tags::from_elb(d.tags()));
+            let (arn, tags) = (d.resource_arn().unwrap_or_default(), tags::from_elb(d.tags()));
+            cache.put_tags(arn, tags.clone());
+            tags_by_arn.insert(arn.to_string(), tags);
         }
     }
     Ok(raw

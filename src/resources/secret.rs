@@ -11,6 +11,7 @@
 
 use super::{
     Action, Change, FieldChange, Kind, Presence,
+    cache::{ObserveCache, key},
     tags::{self, Tags},
 };
 use crate::{
@@ -26,7 +27,25 @@ pub struct Secret {
     pub tags: Tags,
 }
 
-pub async fn observe(aws: &Aws, name: &str, owner: &Owner) -> Result<Presence<Secret>, AwsError> {
+/// From the account's snapshot when it can tell (`ListSecrets` includes tags), else from Secrets
+/// Manager directly.
+pub async fn observe(
+    aws: &Aws,
+    name: &str,
+    owner: &Owner,
+    cache: &ObserveCache,
+) -> Result<Presence<Secret>, AwsError> {
+    if let Some(snap) = cache.listed(&key::secret(name)) {
+        let Some(row) = snap.secrets.get(name) else { return Ok(Presence::Missing) };
+        if !owner.owns(&row.tags) {
+            return Ok(Presence::Foreign(name.to_string()));
+        }
+        return Ok(Presence::Ours(Secret {
+            arn: row.arn.clone(),
+            scheduled_for_deletion: row.scheduled_for_deletion,
+            tags: row.tags.clone(),
+        }));
+    }
     let out = match aws
         .call(
             "secretsmanager",

@@ -1,4 +1,5 @@
-//! The ECS service: observe with `DescribeServices` (ten per call when batched), diff desired
+//! The ECS service: observe from the account's snapshot while it is steady (one completed
+//! deployment, every task running), else with `DescribeServices`; diff desired
 //! count, task definition, network, load balancer and deployment settings, create (with a
 //! `clientToken`, and only after we saw it missing: some emulators replace on a repeated create)
 //! or update; scale to zero and delete. `diff` is pure; the rest calls ECS through `Aws::call`.
@@ -10,7 +11,7 @@ use aws_sdk_ecs::types::{
 
 use super::{
     Action, Change, FieldChange, Kind, Presence,
-    cache::ObserveCache,
+    cache::{ObserveCache, key},
     tags::{self, Tags},
 };
 use crate::{
@@ -34,8 +35,10 @@ pub async fn observe(
     owner: &Owner,
     cache: &ObserveCache,
 ) -> Result<Presence<EcsService>, AwsError> {
-    if let Some(found) = cache.service(cluster, name) {
-        return Ok(presence(found.as_ref(), name, owner));
+    if let Some(snap) = cache.listed(&key::service(cluster, name))
+        && let Some(found) = snap.steady_service(name)
+    {
+        return Ok(presence(found, name, owner));
     }
     let out = match aws
         .call(

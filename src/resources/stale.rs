@@ -8,8 +8,11 @@
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 
 use super::{
-    Action, Change, EngineError, Kind, Presence, account::AccountState, cache::ObserveCache,
-    engine::cached_rules, repository, rule, secret, tags, target_group,
+    Action, Change, EngineError, Kind, Presence,
+    account::AccountState,
+    cache::{ObserveCache, key},
+    engine::cached_rules,
+    repository, rule, secret, tags, target_group,
 };
 use crate::{
     aws::{Aws, AwsError},
@@ -31,6 +34,7 @@ pub async fn observe(
     stack: &DesiredStack,
     account: &AccountState,
     cache: &ObserveCache,
+    from_listing: bool,
 ) -> Result<Stale, EngineError> {
     let owner = &stack.owner;
     let mut stale = Stale::default();
@@ -43,14 +47,14 @@ pub async fn observe(
         if Some(&listener) == keep_listener.as_ref() {
             continue;
         }
-        let rules = cached_rules(aws, cache, &listener, &owner.cluster_id).await?;
+        let rules = cached_rules(aws, cache, &listener, &owner.cluster_id, from_listing).await?;
         stale.rules.extend(
             rule::owned(&rules, owner).into_iter().map(|r| (listener.clone(), r.arn.clone())),
         );
     }
     if stack.ingress.is_none() {
         let name = owner.target_group_name();
-        if let Presence::Ours(tg) = target_group::observe(aws, &name, owner)
+        if let Presence::Ours(tg) = target_group::observe(aws, &name, owner, cache)
             .await
             .map_err(EngineError::aws(Kind::TargetGroup, &name))?
         {
@@ -59,7 +63,7 @@ pub async fn observe(
     }
     if stack.repository.is_none() {
         let name = owner.repository_name();
-        if let Presence::Ours(_) = repository::observe(aws, &name, owner)
+        if let Presence::Ours(_) = repository::observe(aws, &name, owner, cache)
             .await
             .map_err(EngineError::aws(Kind::Repository, &name))?
         {
@@ -67,7 +71,7 @@ pub async fn observe(
         }
     }
     let wanted: Vec<&str> = stack.secrets.iter().map(|s| s.name.as_str()).collect();
-    stale.secrets = owned_secrets(aws, owner)
+    stale.secrets = owned_secrets(aws, owner, cache)
         .await?
         .into_iter()
         .filter(|n| !wanted.contains(&n.as_str()))
@@ -75,9 +79,24 @@ pub async fn observe(
     Ok(stale)
 }
 
-/// Names of the secrets of `owner` (by name prefix and ownership tags).
-pub async fn owned_secrets(aws: &Aws, owner: &Owner) -> Result<Vec<String>, EngineError> {
+/// Names of the secrets of `owner` (by name prefix and ownership tags), from the account's
+/// snapshot when it has them.
+pub async fn owned_secrets(
+    aws: &Aws,
+    owner: &Owner,
+    cache: &ObserveCache,
+) -> Result<Vec<String>, EngineError> {
     let prefix = owner.secret_name("");
+    if let Some(snap) = cache.listed(&key::secret(&prefix)) {
+        return Ok(snap
+            .secrets
+            .iter()
+            .filter(|(name, s)| {
+                name.starts_with(&prefix) && !s.scheduled_for_deletion && owner.owns(&s.tags)
+            })
+            .map(|(name, _)| name.clone())
+            .collect());
+    }
     let mut names = Vec::new();
     let mut token = None;
     loop {

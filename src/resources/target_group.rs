@@ -1,5 +1,5 @@
-//! Target group of a service with ingress (`ip` targets, HTTP health check): observe by name, diff
-//! health settings, deregistration delay and tags, create, modify or replace. `diff` is pure;
+//! Target group of a service with ingress (`ip` targets, HTTP health check): observe by name (from
+//! the account's snapshot when it can tell), diff health settings, deregistration delay and tags, create, modify or replace. `diff` is pure;
 //! `observe` and `act` call ELBv2 through `Aws::call`.
 //!
 //! A container port change never replaces the group: ECS registers each `ip` target with the
@@ -15,6 +15,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 
 use super::{
     Action, Change, FieldChange, Kind, Presence,
+    cache::{ObserveCache, key},
     tags::{self, Tags},
 };
 use crate::{
@@ -41,11 +42,19 @@ pub struct TargetGroup {
     pub tags: Tags,
 }
 
+/// From the account's snapshot when it can tell, else from ELBv2 directly.
 pub async fn observe(
     aws: &Aws,
     name: &str,
     owner: &Owner,
+    cache: &ObserveCache,
 ) -> Result<Presence<TargetGroup>, AwsError> {
+    if let Some(snap) = cache.listed(&key::target_group(name)) {
+        let Some(tg) = snap.target_groups.get(name) else { return Ok(Presence::Missing) };
+        if let Some(tags) = tg.target_group_arn().and_then(|arn| cache.tags(arn)) {
+            return Ok(presence(name, tg, tags, owner));
+        }
+    }
     let out = match aws
         .call("elbv2", "DescribeTargetGroups", aws.elb.describe_target_groups().names(name).send())
         .await
@@ -60,11 +69,20 @@ pub async fn observe(
         .await?;
     let tags =
         described.tag_descriptions().first().map(|d| tags::from_elb(d.tags())).unwrap_or_default();
+    Ok(presence(name, tg, tags, owner))
+}
+
+fn presence(
+    name: &str,
+    tg: &aws_sdk_elasticloadbalancingv2::types::TargetGroup,
+    tags: Tags,
+    owner: &Owner,
+) -> Presence<TargetGroup> {
     if !owner.owns(&tags) {
-        return Ok(Presence::Foreign(name.to_string()));
+        return Presence::Foreign(name.to_string());
     }
-    Ok(Presence::Ours(TargetGroup {
-        arn,
+    Presence::Ours(TargetGroup {
+        arn: tg.target_group_arn().unwrap_or_default().to_string(),
         port: tg.port().unwrap_or_default(),
         vpc_id: tg.vpc_id().unwrap_or_default().to_string(),
         health_path: tg.health_check_path().unwrap_or("/").to_string(),
@@ -77,7 +95,7 @@ pub async fn observe(
         deregistration_delay: tags.get(tag::DEREGISTRATION_DELAY).and_then(|v| v.parse().ok()),
         load_balancers: tg.load_balancer_arns().to_vec(),
         tags,
-    }))
+    })
 }
 
 const TRAFFIC_PORT: &str = "traffic-port";

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use super::{
     Action, Change, FieldChange, Kind,
+    cache::{ObserveCache, key},
     tags::{self, Tags},
 };
 use crate::{
@@ -29,8 +30,10 @@ pub struct TaskDefinition {
     pub revision: i32,
     pub image: String,
     pub spec_hash: Option<String>,
-    /// Env var name → `valueFrom` (the secret ARN) as registered.
+    /// Env var name → `valueFrom` (the secret ARN) as registered; empty when observed from tags.
     pub secret_arns: BTreeMap<String, String>,
+    /// `secrets_hash` of `secret_arns`, from the revision's tag.
+    pub secrets_hash: Option<String>,
     /// Why its rollout failed, when it is marked (`byoc.dev/rollout-failed`).
     pub rollout_failed: Option<String>,
     /// The ECS deployment that rolled it out (`byoc.dev/deployment`).
@@ -38,7 +41,32 @@ pub struct TaskDefinition {
     pub tags: Tags,
 }
 
-pub async fn observe(aws: &Aws, family: &str) -> Result<Option<TaskDefinition>, AwsError> {
+/// From the account's snapshot (the tags of the family's latest revision) when they tell all the
+/// plan needs, else from ECS directly.
+pub async fn observe(
+    aws: &Aws,
+    family: &str,
+    owner: &Owner,
+    cache: &ObserveCache,
+) -> Result<Option<TaskDefinition>, AwsError> {
+    if let Some(snap) = cache.listed(&key::task_definition(family))
+        && let Some(row) = snap.task_definitions.get(family)
+        && owner.owns(&row.tags)
+        && row.tags.contains_key(tag::SECRET_ARNS)
+    {
+        return Ok(Some(TaskDefinition {
+            arn: row.arn.clone(),
+            revision: row.revision,
+            // Only ever shown in a plan, and plans are made from direct reads.
+            image: String::new(),
+            spec_hash: row.tags.get(tag::SPEC_HASH).cloned(),
+            secret_arns: BTreeMap::new(),
+            secrets_hash: row.tags.get(tag::SECRET_ARNS).cloned(),
+            rollout_failed: row.tags.get(tag::ROLLOUT_FAILED).cloned(),
+            deployment: row.tags.get(tag::DEPLOYMENT).cloned(),
+            tags: row.tags.clone(),
+        }));
+    }
     let out = match aws
         .call(
             "ecs",
@@ -82,10 +110,17 @@ pub async fn observe(aws: &Aws, family: &str) -> Result<Option<TaskDefinition>, 
                     .collect()
             })
             .unwrap_or_default(),
+        secrets_hash: tags.get(tag::SECRET_ARNS).cloned(),
         rollout_failed: tags.get(tag::ROLLOUT_FAILED).cloned(),
         deployment: tags.get(tag::DEPLOYMENT).cloned(),
         tags,
     }))
+}
+
+/// A short hash of the secret ARNs a revision references (env var name → ARN).
+pub fn secrets_hash(arns: &BTreeMap<String, String>) -> String {
+    let text: String = arns.iter().map(|(env, arn)| format!("{env}={arn}\n")).collect();
+    format!("{:016x}", crate::desired::naming::fnv1a(text.as_bytes()))
 }
 
 /// `secret_arns` maps each secret env var to the ARN its secret has now, or `None` when the secret
@@ -96,10 +131,16 @@ pub fn diff(
     secret_arns: &BTreeMap<String, Option<String>>,
 ) -> Option<Change> {
     let hash = desired.spec_hash();
-    let arns_match = |td: &TaskDefinition| {
-        secret_arns
+    let arns_match = |td: &TaskDefinition| match (&td.secrets_hash, td.secret_arns.is_empty()) {
+        // Observed from its tags: compare the hashes.
+        (Some(hash), true) => {
+            let known: Option<BTreeMap<String, String>> =
+                secret_arns.iter().map(|(env, arn)| Some((env.clone(), arn.clone()?))).collect();
+            known.is_some_and(|k| secrets_hash(&k) == *hash)
+        }
+        _ => secret_arns
             .iter()
-            .all(|(env, arn)| arn.is_some() && td.secret_arns.get(env) == arn.as_ref())
+            .all(|(env, arn)| arn.is_some() && td.secret_arns.get(env) == arn.as_ref()),
     };
     let action = match observed {
         None => Action::Create,
@@ -139,6 +180,12 @@ pub async fn register(
     let c = &desired.container;
     let mut tags = tags.clone();
     tags.insert(tag::SPEC_HASH.into(), desired.spec_hash());
+    let referenced: BTreeMap<String, String> = c
+        .secrets
+        .keys()
+        .filter_map(|env| Some((env.clone(), secret_arns.get(env)?.clone())))
+        .collect();
+    tags.insert(tag::SECRET_ARNS.into(), secrets_hash(&referenced));
     let container = ContainerDefinition::builder()
         .name(&c.name)
         .image(&c.image)

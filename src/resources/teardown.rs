@@ -54,11 +54,13 @@ async fn teardown(
     plan: &mut Plan,
 ) -> Result<(), EngineError> {
     let owner = &t.owner;
+    // Deletion never trusts a listing: everything is read directly.
+    cache.touch_owner(owner, &t.cluster, &t.listeners);
     let gone = |kind, id: &str| {
         Change::new(kind, id, if t.retain { Action::Retain } else { Action::Delete })
     };
     for listener in &t.listeners {
-        let rules = cached_rules(aws, cache, listener, &owner.cluster_id).await?;
+        let rules = cached_rules(aws, cache, listener, &owner.cluster_id, false).await?;
         for r in rule::owned(&rules, owner) {
             plan.push(Some(gone(Kind::ListenerRule, &r.arn)));
             if act && !t.retain {
@@ -84,7 +86,7 @@ async fn teardown(
         }
     }
     let tg_name = owner.target_group_name();
-    if let Presence::Ours(tg) = target_group::observe(aws, &tg_name, owner)
+    if let Presence::Ours(tg) = target_group::observe(aws, &tg_name, owner, cache)
         .await
         .map_err(EngineError::aws(Kind::TargetGroup, &tg_name))?
     {
@@ -95,7 +97,7 @@ async fn teardown(
                 .map_err(EngineError::aws(Kind::TargetGroup, &tg.arn))?;
         }
     }
-    let latest = task_definition::observe(aws, &name)
+    let latest = task_definition::observe(aws, &name, owner, cache)
         .await
         .map_err(EngineError::aws(Kind::TaskDefinition, &name))?;
     // The latest revision answers cheaply; only when someone else registered it are the family's
@@ -116,7 +118,7 @@ async fn teardown(
                 .map_err(EngineError::aws(Kind::TaskDefinition, &name))?;
         }
     }
-    for secret_name in stale::owned_secrets(aws, owner).await? {
+    for secret_name in stale::owned_secrets(aws, owner, cache).await? {
         plan.push(Some(gone(Kind::Secret, &secret_name)));
         if act && !t.retain {
             secret::delete(aws, &secret_name)
@@ -125,8 +127,9 @@ async fn teardown(
         }
     }
     let lg = owner.log_group_name();
-    if let Presence::Ours(_) =
-        log_group::observe(aws, &lg, owner).await.map_err(EngineError::aws(Kind::LogGroup, &lg))?
+    if let Presence::Ours(_) = log_group::observe(aws, &lg, owner, cache)
+        .await
+        .map_err(EngineError::aws(Kind::LogGroup, &lg))?
     {
         plan.push(Some(gone(Kind::LogGroup, &lg)));
         if act && !t.retain {
@@ -134,7 +137,7 @@ async fn teardown(
         }
     }
     let repo = owner.repository_name();
-    if let Presence::Ours(_) = repository::observe(aws, &repo, owner)
+    if let Presence::Ours(_) = repository::observe(aws, &repo, owner, cache)
         .await
         .map_err(EngineError::aws(Kind::Repository, &repo))?
     {
@@ -155,7 +158,8 @@ pub async fn withdraw_rules(
     listener: &str,
     owner: &Owner,
 ) -> Result<usize, EngineError> {
-    let rules = cached_rules(aws, cache, listener, &owner.cluster_id).await?;
+    cache.invalidate_listener(listener);
+    let rules = cached_rules(aws, cache, listener, &owner.cluster_id, false).await?;
     let mine = rule::owned(&rules, owner);
     if !mine.is_empty() {
         cache.invalidate_listener(listener);
