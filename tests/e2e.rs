@@ -158,7 +158,19 @@ async fn a_service_becomes_ready_with_its_stack_in_aws_and_deleting_it_cleans_aw
     let svc = ready(&kube, &ns, "web").await;
     let status = svc.status.clone().unwrap();
     assert_eq!(status.url.as_deref(), Some("http://shop.example.com/"));
-    assert!(svc.metadata.finalizers.unwrap_or_default().contains(&FINALIZER.to_string()));
+    assert!(svc.metadata.finalizers.clone().unwrap_or_default().contains(&FINALIZER.to_string()));
+    // Every write of ours, the finalizer patch and the status included, is under our manager.
+    let entries = svc.metadata.managed_fields.clone().unwrap_or_default();
+    let ours: Vec<String> = entries
+        .iter()
+        .map(|e| (e.manager.clone(), serde_json::to_string(&e.fields_v1).unwrap()))
+        .filter(|(_, fields)| fields.contains("f:finalizers") || fields.contains("f:status"))
+        .map(|(manager, fields)| {
+            assert_eq!(manager.as_deref(), Some("byoc-operator"), "{fields}");
+            fields
+        })
+        .collect();
+    assert!(ours.iter().any(|f| f.contains("f:finalizers")), "the finalizer write: {entries:?}");
     assert_eq!(condition(&status.conditions, "Reconciling").unwrap().0, "False");
     assert_eq!(condition(&status.conditions, "Stalled").unwrap().0, "False");
     assert_one_of_each(&w).await;

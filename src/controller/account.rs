@@ -12,7 +12,7 @@ use kube::{
 };
 use serde_json::json;
 
-use super::{Context, Error, events};
+use super::{Context, Error, events, merge_params};
 use crate::{
     api::{
         self, CloudAccount, CloudAccountStatus, FINALIZER, LoadBalancerStatus, READY, RECONCILING,
@@ -208,7 +208,7 @@ async fn patch_finalizers(
 ) -> Result<(), Error> {
     let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": account.resource_version()}});
     Api::<CloudAccount>::all(ctx.client.clone())
-        .patch(&account.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(&account.name_any(), &merge_params(), &Patch::Merge(&patch))
         .await?;
     Ok(())
 }

@@ -76,6 +76,14 @@ fn error_policy<K: kube::Resource<DynamicType = ()>>(
     Action::requeue(delay)
 }
 
+/// Parameters of our merge patches (finalizers): under our field manager, like every write.
+fn merge_params() -> kube::api::PatchParams {
+    kube::api::PatchParams {
+        field_manager: Some(crate::api::FIELD_MANAGER.into()),
+        ..Default::default()
+    }
+}
+
 /// `namespace/name` (or `name` for cluster-scoped objects): the key of per-object backoff.
 pub fn object_key<K: kube::Resource>(obj: &K) -> String {
     let meta = obj.meta();

@@ -45,7 +45,7 @@ async fn patch_finalizers(
         &service.namespace().unwrap_or_default(),
     );
     let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": service.resource_version()}});
-    api.patch(&service.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    api.patch(&service.name_any(), &super::merge_params(), &Patch::Merge(&patch)).await?;
     Ok(())
 }
 
