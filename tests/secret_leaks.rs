@@ -141,6 +141,24 @@ async fn a_secret_value_reaches_secrets_manager_and_no_log_event_status_or_task_
     let account = kube.accounts().get(&w.account).await.unwrap();
     let logs = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).to_string();
     assert!(logs.contains("DEBUG"), "the operator logged at debug level: {logs}");
+    // Every AWS change is one info line naming the object, the AWS kind and id, and the change.
+    let changes: Vec<&str> = logs.lines().filter(|l| l.contains("AWS change")).collect();
+    for (kind, change) in [
+        ("LogGroup", "create LogGroup"),
+        ("Secret", "create Secret"),
+        ("TaskDefinition", "create TaskDefinition"),
+        ("EcsService", "create EcsService"),
+        ("Secret", "update Secret"),
+    ] {
+        assert!(
+            changes.iter().any(|l| l.contains(" INFO ")
+                && l.contains("name=api")
+                && l.contains(&format!("kind={kind}"))
+                && l.contains(change)
+                && !l.contains('\u{1b}')),
+            "an info line for {change}: {changes:#?}"
+        );
+    }
     let places = [
         ("the operator's log", logs),
         ("the namespace's events", serde_json::to_string(&events).unwrap()),

@@ -248,6 +248,7 @@ pub async fn ensure(
     let Observed { mut state, missing_redirects, .. } =
         observe_all(aws, account, spec, cluster_id).await?;
     if state.cluster_arn.is_none() {
+        Change::new(Kind::Cluster, &spec.cluster.name, Action::Create).log();
         let out = aws
             .call(
                 "ecs",
@@ -269,6 +270,7 @@ pub async fn ensure(
             } else {
                 lb.subnet_ids.clone()
             };
+            Change::new(Kind::LoadBalancer, load_balancer_name(account, lb), Action::Create).log();
             let out = aws
                 .call(
                     "elbv2",
@@ -295,9 +297,12 @@ pub async fn ensure(
         }
         let lb_arn = current.arn.clone().unwrap_or_default();
         if current.listener_arn.is_none() {
+            Change::new(Kind::Listener, &lb.name, Action::Create).log();
             current.listener_arn = Some(create_listener(aws, &lb_arn, lb, &tags).await?);
         }
         if missing_redirects.contains(&lb.name) {
+            Change::new(Kind::Listener, format!("{} (HTTP redirect)", lb.name), Action::Create)
+                .log();
             create_redirect_listener(aws, &lb_arn, &tags).await?;
         }
     }

@@ -89,6 +89,7 @@ pub async fn teardown(
         }
         plan.push(Some(Change::new(Kind::LoadBalancer, &name, Action::Delete)));
         if act {
+            Change::new(Kind::LoadBalancer, &name, Action::Delete).log();
             match aws
                 .call(
                     "elbv2",
@@ -130,6 +131,7 @@ pub async fn teardown(
         } else {
             plan.push(Some(Change::new(Kind::Cluster, name, Action::Delete)));
             if act {
+                Change::new(Kind::Cluster, name, Action::Delete).log();
                 match aws
                     .call("ecs", "DeleteCluster", aws.ecs.delete_cluster().cluster(name).send())
                     .await

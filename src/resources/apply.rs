@@ -66,6 +66,9 @@ async fn apply_plan(
     cache: &ObserveCache,
 ) -> Result<Applied, EngineError> {
     let plan = plan(stack, o)?;
+    for change in &plan.changes {
+        change.log();
+    }
     let tags = &stack.tags;
     let mut resources = Vec::new();
     if let (Some(r), Some(obs)) = (&stack.repository, &o.repository) {

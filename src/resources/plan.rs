@@ -121,6 +121,32 @@ pub fn is_failure_mark(change: &Change) -> bool {
     matches!(&change.action, Action::Update(f) if f.len() == 1 && f[0].field == ROLLOUT_FAILED_FIELD)
 }
 
+impl Change {
+    /// The change on one line, as the log tells it.
+    pub fn summary(&self) -> String {
+        let (verb, detail) = match &self.action {
+            Action::Create => ("create", String::new()),
+            Action::Delete => ("delete", String::new()),
+            Action::Retain => ("retain", String::new()),
+            Action::Keep(reason) => ("keep", format!(" ({reason})")),
+            Action::Replace(reason) => ("replace", format!(" ({reason})")),
+            Action::Update(fields) => {
+                let fields: Vec<String> =
+                    fields.iter().map(|c| format!("{}: {} → {}", c.field, c.from, c.to)).collect();
+                ("update", format!(" ({})", fields.join(", ")))
+            }
+        };
+        format!("{verb} {} {}{detail}", self.kind, self.id)
+    }
+
+    /// Logs the change at `info` as it is made: every AWS write is one line.
+    pub fn log(&self) {
+        if !matches!(self.action, Action::Keep(_) | Action::Retain) {
+            tracing::info!(kind = %self.kind, id = %self.id, change = %self.summary(), "AWS change");
+        }
+    }
+}
+
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.action {

@@ -59,10 +59,16 @@ async fn teardown(
     let gone = |kind, id: &str| {
         Change::new(kind, id, if t.retain { Action::Retain } else { Action::Delete })
     };
+    let record = |plan: &mut Plan, change: Change| {
+        if act {
+            change.log();
+        }
+        plan.push(Some(change));
+    };
     for listener in &t.listeners {
         let rules = cached_rules(aws, cache, listener, &owner.cluster_id, false).await?;
         for r in rule::owned(&rules, owner) {
-            plan.push(Some(gone(Kind::ListenerRule, &r.arn)));
+            record(plan, gone(Kind::ListenerRule, &r.arn));
             if act && !t.retain {
                 cache.invalidate_listener(listener);
                 rule::delete_rule(aws, &r.arn)
@@ -77,7 +83,7 @@ async fn teardown(
         .map_err(EngineError::aws(Kind::EcsService, &name))?
         && svc.status != "DRAINING"
     {
-        plan.push(Some(gone(Kind::EcsService, &name)));
+        record(plan, gone(Kind::EcsService, &name));
         if act && !t.retain {
             cache.invalidate_service(&t.cluster, &name);
             service::delete(aws, &t.cluster, &name)
@@ -90,7 +96,7 @@ async fn teardown(
         .await
         .map_err(EngineError::aws(Kind::TargetGroup, &tg_name))?
     {
-        plan.push(Some(gone(Kind::TargetGroup, &tg_name)));
+        record(plan, gone(Kind::TargetGroup, &tg_name));
         if act && !t.retain {
             target_group::delete(aws, &tg.arn)
                 .await
@@ -111,7 +117,7 @@ async fn teardown(
         None => false,
     };
     if ours {
-        plan.push(Some(gone(Kind::TaskDefinition, &name)));
+        record(plan, gone(Kind::TaskDefinition, &name));
         if act && !t.retain {
             task_definition::deregister_all(aws, &name, owner)
                 .await
@@ -119,7 +125,7 @@ async fn teardown(
         }
     }
     for secret_name in stale::owned_secrets(aws, owner, cache).await? {
-        plan.push(Some(gone(Kind::Secret, &secret_name)));
+        record(plan, gone(Kind::Secret, &secret_name));
         if act && !t.retain {
             secret::delete(aws, &secret_name)
                 .await
@@ -131,7 +137,7 @@ async fn teardown(
         .await
         .map_err(EngineError::aws(Kind::LogGroup, &lg))?
     {
-        plan.push(Some(gone(Kind::LogGroup, &lg)));
+        record(plan, gone(Kind::LogGroup, &lg));
         if act && !t.retain {
             log_group::delete(aws, &lg).await.map_err(EngineError::aws(Kind::LogGroup, &lg))?;
         }
@@ -141,7 +147,7 @@ async fn teardown(
         .await
         .map_err(EngineError::aws(Kind::Repository, &repo))?
     {
-        plan.push(Some(gone(Kind::Repository, &repo)));
+        record(plan, gone(Kind::Repository, &repo));
         if act && !t.retain {
             repository::delete(aws, &repo)
                 .await
