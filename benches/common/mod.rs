@@ -173,6 +173,9 @@ impl Table {
         for row in &self.rows {
             println!("{}", line(row));
         }
+        if self.rows.is_empty() {
+            println!("(none)");
+        }
     }
 }
 
