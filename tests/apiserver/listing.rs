@@ -135,3 +135,68 @@ async fn listing_across_all_namespaces_includes_every_namespace() {
         list.items.iter().map(|o| o.metadata.namespace.clone().unwrap()).collect();
     assert_eq!(namespaces, ["default", "kube-system"]);
 }
+
+#[tokio::test]
+async fn a_client_asking_for_metadata_only_gets_lists_and_watch_events_without_the_data() {
+    use futures::{StreamExt, TryStreamExt};
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::{
+        Api,
+        api::{WatchEvent, WatchParams},
+    };
+
+    let server = server().await;
+    let secrets: Api<Secret> = Api::namespaced(server.client(), "default");
+    let payload = "x".repeat(64 * 1024);
+    let secret: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "helm-release", "labels": {"owner": "helm"}}, "stringData": {"release": payload}}),
+    )
+    .unwrap();
+    secrets.create(&PostParams::default(), &secret).await.expect("create");
+
+    let accept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+    let request = http::Request::get("/api/v1/namespaces/default/secrets")
+        .header(http::header::ACCEPT, accept)
+        .body(Vec::new())
+        .unwrap();
+    let text = server.client().request_text(request).await.expect("list");
+    assert!(text.len() < 4096, "a metadata-only list leaves the data out: {} bytes", text.len());
+    let list: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(list["kind"], "PartialObjectMetadataList");
+    assert_eq!(list["apiVersion"], "meta.k8s.io/v1");
+    assert_eq!(list["items"][0]["kind"], "PartialObjectMetadata");
+    assert_eq!(list["items"][0]["metadata"]["labels"]["owner"], "helm");
+    assert!(list["items"][0].get("data").is_none());
+
+    let names: Vec<String> = secrets
+        .list_metadata(&ListParams::default())
+        .await
+        .expect("kube's metadata list")
+        .items
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .collect();
+    assert_eq!(names, ["helm-release"]);
+
+    let request =
+        http::Request::get("/api/v1/namespaces/default/secrets?watch=true&timeoutSeconds=1")
+            .header(
+                http::header::ACCEPT,
+                "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+            )
+            .body(Vec::new())
+            .unwrap();
+    let text = server.client().request_text(request).await.expect("watch");
+    let first: serde_json::Value =
+        serde_json::from_str(text.lines().next().expect("an event")).unwrap();
+    assert_eq!(first["type"], "ADDED");
+    assert_eq!(first["object"]["kind"], "PartialObjectMetadata");
+    assert!(first["object"].get("data").is_none(), "a metadata-only watch leaves the data out");
+
+    let mut events =
+        secrets.watch_metadata(&WatchParams::default(), "0").await.expect("watch").boxed();
+    match events.try_next().await.expect("an event") {
+        Some(WatchEvent::Added(s)) => assert_eq!(s.metadata.name.as_deref(), Some("helm-release")),
+        other => panic!("expected ADDED, got {other:?}"),
+    }
+}

@@ -340,6 +340,23 @@ impl Operator {
         status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
     }
 
+    /// Peak resident memory of the process so far (`VmHWM`), in KiB (Linux).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// CPU time the process has used, user plus system (`utime` + `stime` of
+    /// `/proc/PID/stat`, in clock ticks of `getconf CLK_TCK`; Linux).
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // The command name (field 2) is in parentheses and may hold spaces: count after it.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let (utime, stime): (u64, u64) =
+            (fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?);
+        Some(Duration::from_secs_f64((utime + stime) as f64 / clock_ticks_per_second()))
+    }
+
     /// GET on the health server.
     pub async fn get(&self, path: &str) -> Option<(u16, String)> {
         http_get(&format!("{}{path}", self.health)).await
@@ -350,6 +367,19 @@ impl Drop for Operator {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `getconf CLK_TCK`: the unit of `/proc/PID/stat`'s CPU times (100 on Linux when unknown).
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 /// Minimal HTTP/1.1 GET (plain text endpoints of the operator).

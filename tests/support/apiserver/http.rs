@@ -91,6 +91,15 @@ impl Request {
         self.accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
     }
 
+    /// Whether the client asked for metadata only (`as=PartialObjectMetadata` or
+    /// `as=PartialObjectMetadataList`, as `Api<PartialObjectMeta<K>>` does).
+    pub fn wants_metadata_only(&self) -> bool {
+        self.accept
+            .split(',')
+            .next()
+            .is_some_and(|first| first.contains("as=PartialObjectMetadata"))
+    }
+
     pub fn media_type(&self) -> &str {
         self.content_type.split(';').next().unwrap_or_default().trim()
     }

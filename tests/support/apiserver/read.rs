@@ -1,6 +1,7 @@
 //! GET of one object and LIST of a collection: label and field selectors, `limit` and
 //! `continue` paging (410 Expired for a token older than the retained history), the list's
-//! `resourceVersion`, and Table output when kubectl asks for it. Reads the store only.
+//! `resourceVersion`, Table output when kubectl asks for it, and metadata-only objects
+//! (`PartialObjectMetadata`) when the client asks for those. Reads the store only.
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -30,7 +31,20 @@ pub fn get(state: &State, target: &Target, req: &Request) -> Result<Reply, ApiEr
             include,
         )));
     }
+    if req.wants_metadata_only() {
+        return Ok(Reply::ok(partial_metadata(object)));
+    }
     Ok(Reply::ok(object))
+}
+
+/// The object as a `PartialObjectMetadata`: its metadata only, as kube-apiserver answers a
+/// client that sends `Accept: application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1`.
+pub fn partial_metadata(object: Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": object.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
 }
 
 pub fn selectors(target: &Target, req: &Request) -> Result<Selectors, ApiError> {
@@ -120,6 +134,14 @@ pub fn list(state: &State, target: &Target, req: &Request) -> Result<Reply, ApiE
     if req.wants_table() {
         let include = req.param("includeObject").unwrap_or("Metadata");
         return Ok(Reply::ok(table::table(resource, &items, list_meta, include)));
+    }
+    if req.wants_metadata_only() {
+        return Ok(Reply::ok(json!({
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": list_meta,
+            "items": items.into_iter().map(partial_metadata).collect::<Vec<_>>(),
+        })));
     }
     Ok(Reply::ok(json!({
         "kind": format!("{}List", resource.kind),

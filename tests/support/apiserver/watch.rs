@@ -3,7 +3,8 @@
 //! version, or sends one `ERROR` event with a 410 Expired `Status` when that version has been
 //! compacted away. Honours selectors (objects entering or leaving them become ADDED or DELETED),
 //! `allowWatchBookmarks` (periodic BOOKMARKs, and the `k8s.io/initial-events-end` one for
-//! `sendInitialEvents=true`), `timeoutSeconds`, and the test hook that cuts every watch.
+//! `sendInitialEvents=true`), `timeoutSeconds`, metadata-only objects for a client that asks for
+//! `PartialObjectMetadata`, and the test hook that cuts every watch.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::Shared;
 use super::http::{Reply, Request, Target};
-use super::read::selectors;
+use super::read::{partial_metadata, selectors};
 use super::selectors::Selectors;
 use super::status::{ApiError, expired_watch_event};
 use super::store::{EventType, State, StoredEvent};
@@ -29,6 +30,8 @@ struct Watch {
     /// `includeObject` when kubectl asked for Table rows (`kubectl get -w`).
     table: Option<String>,
     headers_sent: bool,
+    /// The client asked for `PartialObjectMetadata`: objects go out as their metadata only.
+    metadata_only: bool,
 }
 
 impl Watch {
@@ -58,6 +61,7 @@ impl Watch {
     fn line(&mut self, event_type: &str, object: Value) -> Value {
         let object = present(&self.target.resource, object);
         let Some(include) = &self.table else {
+            let object = if self.metadata_only { partial_metadata(object) } else { object };
             return json!({"type": event_type, "object": object});
         };
         let rv = object.pointer("/metadata/resourceVersion").cloned().unwrap_or_default();
@@ -124,6 +128,7 @@ pub fn start(shared: Arc<Shared>, target: Target, req: &Request) -> Result<Reply
             .wants_table()
             .then(|| req.param("includeObject").unwrap_or("Metadata").to_string()),
         headers_sent: false,
+        metadata_only: req.wants_metadata_only(),
     };
     let mut first_lines = Vec::new();
     {
