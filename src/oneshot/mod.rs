@@ -132,8 +132,8 @@ pub async fn plan(
             .await
             .map_err(|e| format!("CloudAccount {name}: {e}"))?;
         out.push((format!("CloudAccount {name}"), account_plan));
-        check_target_group_quota(aws, name, &state, prepared).await?;
         let cache = round_cache();
+        check_target_group_quota(aws, name, &state, prepared, &cache).await?;
         for p in prepared.iter().filter(|p| p.account == *name) {
             let observed = resources::observe(aws, &p.stack, &state, &cache, None)
                 .await
@@ -153,13 +153,23 @@ fn round_cache() -> ObserveCache {
 }
 
 /// Refuses services that would add a target group to a load balancer already at its quota, as
-/// the controller does from the account's status: one read per load balancer the files use.
+/// the controller does from the account's status, counting from the account's snapshot (taken
+/// here for the whole command).
 async fn check_target_group_quota(
     aws: &Aws,
     account: &str,
     state: &account::AccountState,
     prepared: &[Prepared],
+    cache: &ObserveCache,
 ) -> Result<(), String> {
+    let mine: Vec<&Prepared> = prepared.iter().filter(|p| p.account == account).collect();
+    if let Some(p) = mine.first() {
+        cache
+            .ensure_snapshot(aws, &p.stack.cluster, &p.stack.owner.cluster_id)
+            .await
+            .map_err(|e| format!("CloudAccount {account}: {e}"))?;
+    }
+    let snapshot = cache.snapshot();
     let mut errors = Vec::new();
     for (lb_name, lb) in &state.load_balancers {
         let joining: Vec<(&Prepared, &str)> = prepared
@@ -173,9 +183,17 @@ async fn check_target_group_quota(
         if joining.is_empty() {
             continue;
         }
-        let attached = account::attached_target_groups(aws, lb)
-            .await
-            .map_err(|e| format!("CloudAccount {account}: {e}"))?;
+        let attached = match (&snapshot, &lb.arn) {
+            (Some(snap), Some(arn)) => snap
+                .target_groups
+                .values()
+                .filter(|tg| tg.load_balancer_arns().contains(arn))
+                .filter_map(|tg| tg.target_group_name().map(str::to_string))
+                .collect(),
+            _ => account::attached_target_groups(aws, lb)
+                .await
+                .map_err(|e| format!("CloudAccount {account}: {e}"))?,
+        };
         let mut count = attached.len() as i32;
         for (p, target_group) in joining {
             if attached.iter().any(|t| t == target_group) {
@@ -213,8 +231,8 @@ pub async fn apply(
         let state = account::ensure(aws, name, &acct.spec, &prepared[0].stack.owner.cluster_id)
             .await
             .map_err(|e| format!("CloudAccount {name}: {e}"))?;
-        check_target_group_quota(aws, name, &state, prepared).await?;
         let cache = round_cache();
+        check_target_group_quota(aws, name, &state, prepared, &cache).await?;
         for p in prepared.iter().filter(|p| p.account == *name) {
             let applied =
                 apply_one(aws, p, &state, &cache).await.map_err(|e| format!("{}: {e}", p.label))?;

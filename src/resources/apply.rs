@@ -53,7 +53,9 @@ pub async fn apply(
 ) -> Result<Applied, EngineError> {
     let result = apply_plan(aws, stack, o, account, cache).await;
     if result.as_ref().map_or(true, |a| !a.plan.is_empty()) {
-        cache.touch_stack(stack, &account.listener_arns());
+        // Rules on other listeners that it removed are forgotten by `stale::remove`.
+        let own: Vec<String> = o.listener_arn.iter().cloned().collect();
+        cache.touch_stack(stack, &own);
     }
     result
 }
@@ -145,9 +147,13 @@ async fn apply_plan(
         };
         if rule::diff(ing, Some(&arn), &rules, &stack.owner).is_some() {
             cache.invalidate_listener(listener);
-            rule::act(aws, listener, ing, &arn, &rules, &stack.owner, tags)
+            let created = rule::act(aws, listener, ing, &arn, &rules, &stack.owner, tags)
                 .await
                 .map_err(EngineError::aws(Kind::ListenerRule, listener))?;
+            // A new rule's tags are ours: the next listing need not read them.
+            if let Some(rule) = created {
+                cache.put_tags(&rule, tags.clone());
+            }
         }
         resources.push(ready(
             Kind::ListenerRule,

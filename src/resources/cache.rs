@@ -26,13 +26,16 @@ use crate::{
     desired::{DesiredStack, Owner},
 };
 
-/// How long after our own change AWS's listings may still show the old state.
-const CONSISTENCY_MARGIN: Duration = Duration::from_secs(30);
+/// How long after our own change AWS's listings may still show the old state. A listing that
+/// lags longer only costs reads: it shows a difference, and the service is read again directly.
+const CONSISTENCY_MARGIN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Default)]
 struct Inner {
     snapshot: Option<Arc<Snapshot>>,
-    rules: HashMap<String, (Instant, Vec<ListenerRule>)>,
+    /// Per listener: when listed, the rules, and whether every rule's tags were read (not
+    /// inferred from its target group).
+    rules: HashMap<String, (Instant, Vec<ListenerRule>, bool)>,
     /// Keys (see `key`) we changed, and when.
     touched: HashMap<String, Instant>,
     /// Tags read directly, by ARN (or ARN and creation time where ARNs are reused).
@@ -111,6 +114,11 @@ impl ObserveCache {
         let snap = inner.snapshot.as_ref()?;
         let started = snap.started?;
         self.fresh(started, self.freshness.ttl).then(|| snap.clone())
+    }
+
+    /// The account's snapshot, while fresh.
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.current()
     }
 
     /// Makes sure a fresh snapshot of the account exists, taking one if not (one at a time).
@@ -195,19 +203,28 @@ impl ObserveCache {
         }
     }
 
-    /// The rules of a listener, if observed recently.
-    pub fn rules(&self, listener: &str) -> Option<Vec<ListenerRule>> {
+    /// The rules of a listener, if observed recently; with `exact`, only a listing whose rules'
+    /// tags were all read.
+    pub fn rules(&self, listener: &str, exact: bool) -> Option<Vec<ListenerRule>> {
         let inner = self.lock();
         inner
             .rules
             .get(listener)
-            .filter(|(at, _)| self.fresh(*at, self.freshness.ttl))
-            .map(|(_, r)| r.clone())
+            .filter(|(at, _, read)| self.fresh(*at, self.freshness.ttl) && (*read || !exact))
+            .map(|(_, r, _)| r.clone())
     }
 
-    pub fn put_rules(&self, listener: &str, rules: Vec<ListenerRule>) {
+    pub fn put_rules(&self, listener: &str, rules: Vec<ListenerRule>, exact: bool) {
         if !self.freshness.ttl.is_zero() {
-            self.lock().rules.insert(listener.to_string(), (Instant::now(), rules));
+            self.lock().rules.insert(listener.to_string(), (Instant::now(), rules, exact));
+        }
+    }
+
+    /// Forgets a listener's rules unless they were listed within `age`.
+    pub fn refresh_listener(&self, listener: &str, age: Duration) {
+        let mut inner = self.lock();
+        if inner.rules.get(listener).is_some_and(|(at, _, _)| at.elapsed() >= age) {
+            inner.rules.remove(listener);
         }
     }
 
@@ -288,7 +305,7 @@ mod tests {
         assert!(cache.listed(&key::target_group("other")).is_some());
         assert!(cache.recently_touched(&key::target_group("tg")));
         // A snapshot started just after the change may not show it yet (eventual consistency).
-        tokio::time::advance(Duration::from_secs(5)).await;
+        tokio::time::advance(Duration::from_secs(1)).await;
         cache.lock().snapshot =
             Some(Arc::new(Snapshot { started: Some(Instant::now()), ..Default::default() }));
         assert!(cache.listed(&key::target_group("tg")).is_none());
@@ -310,8 +327,8 @@ mod tests {
         assert!(cache.tags("arn:rule").is_none());
         let none = ObserveCache::new(Duration::ZERO);
         none.put_tags("arn:rule", Tags::new());
-        none.put_rules("listener", Vec::new());
-        assert!(none.tags("arn:rule").is_none() && none.rules("listener").is_none());
+        none.put_rules("listener", Vec::new(), true);
+        assert!(none.tags("arn:rule").is_none() && none.rules("listener", false).is_none());
         assert!(none.listed(&key::log_group("x")).is_none());
     }
 }

@@ -103,7 +103,13 @@ pub async fn observe(
     if !listed || plan(stack, &first).is_ok_and(|p| p.is_empty()) {
         return Ok(first);
     }
-    cache.touch_stack(stack, &account.listener_arns());
+    // What the listing showed is read again directly; what it showed missing is created as
+    // planned (a create fails, and is retried from direct reads, if it exists by now). The own
+    // listener's rules are listed afresh unless they just were.
+    cache.touch(present_keys(stack, &first));
+    if let Some(listener) = &first.listener_arn {
+        cache.refresh_listener(listener, FRESH_RULES);
+    }
     let mut observed = observe_once(aws, stack, account, cache, false).await?;
     observed.previous_rollout = previous.cloned();
     if !service_listed {
@@ -111,6 +117,38 @@ pub async fn observe(
         observed.service = first.service;
     }
     Ok(observed)
+}
+
+/// Rules listed this recently count as fresh for planning a change.
+const FRESH_RULES: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The keys of what `o` found (ours or someone else's), to read again directly.
+fn present_keys(stack: &DesiredStack, o: &Observed) -> Vec<String> {
+    let owner = &stack.owner;
+    let mut keys = Vec::new();
+    let mut add = |present: bool, key: String| {
+        if present {
+            keys.push(key);
+        }
+    };
+    add(!matches!(o.log_group, Presence::Missing), key::log_group(&stack.log_group.name));
+    add(
+        o.repository.as_ref().is_some_and(|r| !matches!(r, Presence::Missing))
+            || o.stale.repository.is_some(),
+        key::repository(&owner.repository_name()),
+    );
+    add(
+        o.target_group.as_ref().is_some_and(|t| !matches!(t, Presence::Missing))
+            || o.stale.target_group.is_some(),
+        key::target_group(&owner.target_group_name()),
+    );
+    add(o.task_definition.is_some(), key::task_definition(&stack.task_definition.family));
+    add(!matches!(o.service, Presence::Missing), key::service(&stack.cluster, &stack.service.name));
+    for (s, p) in stack.secrets.iter().zip(&o.secrets) {
+        add(!matches!(p, Presence::Missing), key::secret(&s.name));
+    }
+    add(!o.stale.secrets.is_empty(), key::secret(&owner.secret_name("")));
+    keys
 }
 
 /// One observation; `from_listing`: whether rule ownership may be inferred (see `cached_rules`).
@@ -151,7 +189,9 @@ async fn observe_once(
         listener_arn =
             account.load_balancers.get(&ing.load_balancer).and_then(|l| l.listener_arn.clone());
         if let Some(arn) = &listener_arn {
-            rules = cached_rules(aws, cache, arn, &owner.cluster_id, from_listing).await?;
+            // Its own listener's rules always with their tags read: priorities are planned
+            // from them.
+            rules = cached_rules(aws, cache, arn, &owner.cluster_id, false).await?;
         }
     }
     let family = &stack.task_definition.family;
@@ -326,12 +366,12 @@ pub(super) async fn cached_rules(
     cluster_id: &str,
     infer: bool,
 ) -> Result<Vec<ListenerRule>, EngineError> {
-    if let Some(rules) = cache.rules(listener) {
+    if let Some(rules) = cache.rules(listener, !infer) {
         return Ok(rules);
     }
     let rules = rule::observe_listener(aws, listener, cluster_id, cache, infer)
         .await
         .map_err(EngineError::aws(Kind::ListenerRule, listener))?;
-    cache.put_rules(listener, rules.clone());
+    cache.put_rules(listener, rules.clone(), !infer);
     Ok(rules)
 }

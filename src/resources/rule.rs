@@ -264,7 +264,7 @@ fn forward(target_group: &str) -> ElbAction {
 }
 
 /// Brings this owner's rule to `desired` (create or modify, drop duplicates), then moves our
-/// rules on the listener to their allocated priorities.
+/// rules on the listener to their allocated priorities. Returns the ARN of a rule it created.
 pub async fn act(
     aws: &Aws,
     listener_arn: &str,
@@ -273,8 +273,10 @@ pub async fn act(
     rules: &[ListenerRule],
     owner: &Owner,
     tags: &Tags,
-) -> Result<(), AwsError> {
+) -> Result<Option<String>, AwsError> {
     let mine = owned(rules, owner);
+    let by_owner = target_priorities(rules, owner, Some(desired));
+    let mut created = None;
     let mut current: BTreeMap<String, u32> =
         rules.iter().filter(|r| r.owner.is_some()).map(|r| (r.arn.clone(), r.priority)).collect();
     let mut in_use: BTreeSet<u32> = rules.iter().map(|r| r.priority).collect();
@@ -306,10 +308,13 @@ pub async fn act(
             }
             None => {
                 // Born with its ownership tags, so a crash right after this call leaves a rule we
-                // find again by tag rather than a duplicate.
-                let parking = (1..=priorities::MAX_PRIORITY)
-                    .rev()
-                    .find(|p| !in_use.contains(p))
+                // find again by tag rather than a duplicate; at its target priority when that is
+                // free (a route added after the others), else parked at the highest free one.
+                let parking = by_owner
+                    .get(&owner.key())
+                    .copied()
+                    .filter(|p| !in_use.contains(p))
+                    .or_else(|| (1..=priorities::MAX_PRIORITY).rev().find(|p| !in_use.contains(p)))
                     .unwrap_or(priorities::MAX_PRIORITY);
                 let out = aws
                     .call(
@@ -329,12 +334,12 @@ pub async fn act(
                     out.rules().first().and_then(|r| r.rule_arn()).map(str::to_string).ok_or_else(
                         || AwsError::unexpected("CreateRule", "no rule in the response"),
                     )?;
+                created = Some(arn.clone());
                 current.insert(arn.clone(), parking);
                 in_use.insert(parking);
                 arn
             }
         };
-    let by_owner = target_priorities(rules, owner, Some(desired));
     let mut target: BTreeMap<String, u32> = BTreeMap::new();
     for r in rules.iter().filter(|r| r.owner.is_some() && current.contains_key(&r.arn)) {
         if let Some(p) = r.owner.as_ref().and_then(|o| by_owner.get(o))
@@ -346,7 +351,8 @@ pub async fn act(
     if let Some(p) = by_owner.get(&owner.key()) {
         target.insert(arn, *p);
     }
-    set_priorities(aws, &current, &target, &in_use).await
+    set_priorities(aws, &current, &target, &in_use).await?;
+    Ok(created)
 }
 
 async fn set_priorities(
