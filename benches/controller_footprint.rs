@@ -2,7 +2,7 @@
 //! API stand-in and moto (ECS services run at once: `MOTO_ECS_SERVICE_RUNNING`), measured from
 //! the outside through `/metrics` and `/proc`.
 //!
-//! - `steady-N` (N = 50 in quick mode; 100 and 1,000 in full mode): N services with ingress spread
+//! - `steady-N` (N = 100 in quick mode; 100 and 1,000 in full mode): N services with ingress spread
 //!   over a pool of load balancers, all Ready, `--resync-interval 20s` (10 s in quick mode): the
 //!   AWS calls of one full resync round (every service reconciled once more) per service, ELBv2
 //!   reads per service, writes, and CPU time per no-op reconcile. Goals (issue 11): ≤ 0.5 reads and ≤ 0.1 ELBv2
@@ -40,7 +40,7 @@ use support::{
 fn main() -> ExitCode {
     let args = Args::parse();
     let parts: &[&str] =
-        if args.quick { &["steady-50"] } else { &["steady-100", "steady-1000", "scale-5000"] };
+        if args.quick { &["steady-100"] } else { &["steady-100", "steady-1000", "scale-5000"] };
     common::main("controller_footprint", &args, parts, |part| {
         common::runtime().block_on(async {
             let (kind, n) = part.split_once('-').expect("a part is KIND-N");
@@ -141,7 +141,7 @@ async fn steady_state(n: usize, quick: bool) -> Vec<String> {
     let op = Operator::start(
         &kube,
         &w,
-        &["--resync-interval", resync, "--aws-rate-scale", "100", "--concurrency", "4"],
+        &["--resync-interval", resync, "--aws-rate-scale", "100", "--concurrency", "8"],
     );
     let started = Instant::now();
     kube.apply(&common::services_yaml("svc", n, &ns, &w.account, &lbs)).await;

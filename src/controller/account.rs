@@ -57,7 +57,10 @@ async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
     let generation = account.metadata.generation;
     let ensured = account::ensure(&aws, &name, &account.spec, &ctx.settings.cluster_id).await;
     let result = match ensured {
-        Ok(state) => usage(&aws, &state).await.map(|u| (state, u)),
+        Ok(state) => {
+            let (_, cache) = ctx.session(&name, &account.spec.aws).await;
+            usage(&aws, &state, &cache).await.map(|u| (state, u))
+        }
         Err(e) => Err(e),
     };
     let action = match result {
@@ -131,7 +134,9 @@ async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
                 generation,
                 &now,
             );
-            Ok(Action::requeue(ctx.settings.resync))
+            // The account's own resources change rarely, and a service whose listener went
+            // missing notices at its own resync: checked every second resync.
+            Ok(Action::requeue(ctx.settings.resync * 2))
         }
         Err(e) => {
             let stalled = matches!(
@@ -310,10 +315,11 @@ async fn write_status(
 async fn usage(
     aws: &crate::aws::Aws,
     state: &AccountState,
+    cache: &crate::resources::ObserveCache,
 ) -> Result<std::collections::BTreeMap<String, (i32, i32)>, crate::aws::AwsError> {
     let mut out = std::collections::BTreeMap::new();
     for (name, lb) in &state.load_balancers {
-        out.insert(name.clone(), account::usage(aws, lb).await?);
+        out.insert(name.clone(), account::usage(aws, lb, cache).await?);
     }
     Ok(out)
 }

@@ -10,7 +10,7 @@ use aws_sdk_ecs::types::ClusterField;
 use aws_sdk_elasticloadbalancingv2::types::{LoadBalancerSchemeEnum, LoadBalancerTypeEnum};
 
 use super::{
-    Action, Change, Kind, Plan,
+    Action, Change, Kind, ObserveCache, Plan,
     listener::{
         HTTP_PORT, create_listener, create_redirect_listener, listener_port, missing_listener_ports,
     },
@@ -315,7 +315,21 @@ pub const TARGET_GROUPS_QUOTA: i32 = 100;
 
 /// Rules on the load balancer's listener (without the default rule) and target groups attached
 /// to it: what its quotas are measured against.
-pub async fn usage(aws: &Aws, lb: &LoadBalancerState) -> Result<(i32, i32), AwsError> {
+/// Rules on the load balancer's listener and target groups attached to it: from what its
+/// services observed this round (the listener's rules, the account's snapshot) when there is
+/// such a thing, else read.
+pub async fn usage(
+    aws: &Aws,
+    lb: &LoadBalancerState,
+    cache: &ObserveCache,
+) -> Result<(i32, i32), AwsError> {
+    let listed = lb.listener_arn.as_ref().and_then(|l| cache.rules(l, false));
+    let snapshot = cache.snapshot();
+    if let (Some(rules), Some(snap), Some(arn)) = (&listed, &snapshot, &lb.arn) {
+        let attached =
+            snap.target_groups.values().filter(|tg| tg.load_balancer_arns().contains(arn)).count();
+        return Ok((rules.len() as i32, attached as i32));
+    }
     let mut rules = 0;
     if let Some(listener) = &lb.listener_arn {
         let mut marker = None;

@@ -189,9 +189,7 @@ async fn observe_once(
         listener_arn =
             account.load_balancers.get(&ing.load_balancer).and_then(|l| l.listener_arn.clone());
         if let Some(arn) = &listener_arn {
-            // Its own listener's rules always with their tags read: priorities are planned
-            // from them.
-            rules = cached_rules(aws, cache, arn, &owner.cluster_id, false).await?;
+            rules = cached_rules(aws, cache, arn, &owner.cluster_id, from_listing).await?;
         }
     }
     let family = &stack.task_definition.family;
@@ -369,9 +367,9 @@ pub(super) async fn cached_rules(
     if let Some(rules) = cache.rules(listener, !infer) {
         return Ok(rules);
     }
-    let rules = rule::observe_listener(aws, listener, cluster_id, cache, infer)
+    let (rules, exact) = rule::observe_listener(aws, listener, cluster_id, cache, infer)
         .await
         .map_err(EngineError::aws(Kind::ListenerRule, listener))?;
-    cache.put_rules(listener, rules.clone(), !infer);
+    cache.put_rules(listener, rules.clone(), exact);
     Ok(rules)
 }

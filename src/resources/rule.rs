@@ -45,7 +45,7 @@ pub async fn observe_listener(
     cluster_id: &str,
     cache: &ObserveCache,
     infer: bool,
-) -> Result<Vec<ListenerRule>, AwsError> {
+) -> Result<(Vec<ListenerRule>, bool), AwsError> {
     let mut raw = Vec::new();
     let mut marker = None;
     loop {
@@ -71,6 +71,8 @@ pub async fn observe_listener(
     // (or in the account's snapshot) are not read again.
     let mut tags_by_arn: BTreeMap<String, Tags> = BTreeMap::new();
     let mut unknown = Vec::new();
+    // Whether every rule's tags were read (not inferred, not left unknown).
+    let mut exact = true;
     for r in &raw {
         let Some(arn) = r.rule_arn() else { continue };
         match cache.tags(arn) {
@@ -78,6 +80,7 @@ pub async fn observe_listener(
                 tags_by_arn.insert(arn.to_string(), tags);
             }
             None if infer => {
+                exact = false;
                 let forwarded = r.actions().iter().find_map(|a| a.target_group_arn());
                 if let Some(tags) = forwarded.and_then(|tg| cache.tags(tg)) {
                     tags_by_arn.insert(arn.to_string(), tags);
@@ -100,7 +103,7 @@ pub async fn observe_listener(
             tags_by_arn.insert(arn.to_string(), tags);
         }
     }
-    Ok(raw
+    let rules = raw
         .iter()
         .filter_map(|r| {
             let arn = r.rule_arn()?.to_string();
@@ -143,7 +146,8 @@ pub async fn observe_listener(
                 arn,
             })
         })
-        .collect())
+        .collect();
+    Ok((rules, exact))
 }
 
 /// This owner's rules on the listener (normally zero or one).
