@@ -285,10 +285,18 @@ pub fn metric(metrics: &str, prefix: &str) -> u64 {
         .sum()
 }
 
-/// Load balancers for `n` services with ingress: at most `TARGET_GROUPS_PER_ALB` each, plus one
-/// spare (11 for 1,000 services).
+/// A CloudAccount's pool holds at most 10 load balancers (`spec.loadBalancers`, `maxItems`).
+pub const MAX_POOL: usize = 10;
+
+/// Load balancers for `n` services with ingress: at most `TARGET_GROUPS_PER_ALB` services each,
+/// plus one spare while the pool has room (2 for 100 services; 10, all full, for 1,000).
 pub fn load_balancers_for(n: usize) -> usize {
-    n.div_ceil(TARGET_GROUPS_PER_ALB) + 1
+    let needed = n.div_ceil(TARGET_GROUPS_PER_ALB);
+    assert!(
+        needed <= MAX_POOL,
+        "{n} services with ingress need more than {MAX_POOL} load balancers"
+    );
+    (needed + 1).min(MAX_POOL)
 }
 
 /// The world's CloudAccount with its pool of load balancers replaced by `names` (same scheme and
