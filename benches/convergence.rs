@@ -464,6 +464,31 @@ fn bucket_floor<'a>(
 }
 
 /// The minimal creates of `n` stacks.
+/// What the behaviour layer answered in a run: requests, throttling errors, and the bucket floors
+/// (`seconds (bucket)`) of N minimal stacks and of the requests we actually made.
+struct LayerTally {
+    calls: usize,
+    throttled: usize,
+    floor: String,
+    our_floor: String,
+}
+
+fn layer_tally(seen: &[support::awslayer::Call], n: usize) -> LayerTally {
+    let (floor, floor_bucket) = bucket_floor(minimal_ops(n), THROTTLE_SCALE);
+    let (our_floor, our_bucket) = bucket_floor(
+        seen.iter()
+            .filter(|c| c.outcome != "throttled")
+            .map(|c| (c.service.as_str(), c.operation.as_str())),
+        THROTTLE_SCALE,
+    );
+    LayerTally {
+        calls: seen.len(),
+        throttled: seen.iter().filter(|c| c.outcome == "throttled").count(),
+        floor: format!("{} ({floor_bucket})", num(floor)),
+        our_floor: format!("{} ({our_bucket})", num(our_floor)),
+    }
+}
+
 fn minimal_ops(n: usize) -> impl Iterator<Item = (&'static str, &'static str)> {
     (0..n).flat_map(|_| MINIMAL_STACK)
 }
@@ -517,15 +542,7 @@ async fn throttled_cli(n: usize, quick: bool) -> Vec<String> {
             (false, usize::from(throttling_text(&e)), started.elapsed())
         }
     };
-    let seen: Vec<_> = layer.calls().into_iter().skip(calls_before).collect();
-    let throttled = seen.iter().filter(|c| c.outcome == "throttled").count();
-    let (floor, floor_bucket) = bucket_floor(minimal_ops(n), THROTTLE_SCALE);
-    let (our_floor, our_bucket) = bucket_floor(
-        seen.iter()
-            .filter(|c| c.outcome != "throttled")
-            .map(|c| (c.service.as_str(), c.operation.as_str())),
-        THROTTLE_SCALE,
-    );
+    let tally = layer_tally(&layer.calls()[calls_before..], n);
     let stats = CallStats::since(&ours, &Default::default());
     let mut table = Table::new(
         &format!(
@@ -545,14 +562,14 @@ async fn throttled_cli(n: usize, quick: bool) -> Vec<String> {
     );
     table.row(vec![
         n.to_string(),
-        format!("{} ({floor_bucket})", num(floor)),
+        tally.floor.clone(),
         common::secs(apply_took),
         common::secs(ready_took),
-        throttled.to_string(),
+        tally.throttled.to_string(),
         surfaced.to_string(),
         apply_ok.to_string(),
         num(stats.total() as f64 / n as f64),
-        format!("{} ({our_bucket})", num(our_floor)),
+        tally.our_floor.clone(),
     ]);
     table.print();
     let mut waits = Table::new(
@@ -624,15 +641,7 @@ async fn throttled_controller(n: usize) -> Vec<String> {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let seen: Vec<_> = layer.calls().into_iter().skip(calls_before).collect();
-    let throttled = seen.iter().filter(|c| c.outcome == "throttled").count();
-    let (floor, floor_bucket) = bucket_floor(minimal_ops(n), THROTTLE_SCALE);
-    let (our_floor, our_bucket) = bucket_floor(
-        seen.iter()
-            .filter(|c| c.outcome != "throttled")
-            .map(|c| (c.service.as_str(), c.operation.as_str())),
-        THROTTLE_SCALE,
-    );
+    let tally = layer_tally(&layer.calls()[calls_before..], n);
     let metrics = op.get("/metrics").await.map(|(_, b)| b).unwrap_or_default();
     let mut table = Table::new(
         &format!(
@@ -651,12 +660,12 @@ async fn throttled_controller(n: usize) -> Vec<String> {
     );
     table.row(vec![
         n.to_string(),
-        format!("{} ({floor_bucket})", num(floor)),
+        tally.floor.clone(),
         common::secs(ready_took),
-        throttled.to_string(),
+        tally.throttled.to_string(),
         surfaced.len().to_string(),
-        num(seen.len() as f64 / n as f64),
-        format!("{} ({our_bucket})", num(our_floor)),
+        num(tally.calls as f64 / n as f64),
+        tally.our_floor.clone(),
         common::metric(&metrics, "byoc_reconcile_total{kind=\"CloudService\"").to_string(),
     ]);
     table.print();

@@ -45,7 +45,7 @@ pub async fn reconcile(account: Arc<CloudAccount>, ctx: Arc<Context>) -> Result<
 
 async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
     let name = account.name_any();
-    let aws = ctx.aws(&name, &account.spec.aws).await;
+    let (aws, cache) = ctx.session(&name, &account.spec.aws).await;
     if account.metadata.deletion_timestamp.is_some() {
         return cleanup(account, ctx, &aws).await;
     }
@@ -57,10 +57,7 @@ async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
     let generation = account.metadata.generation;
     let ensured = account::ensure(&aws, &name, &account.spec, &ctx.settings.cluster_id).await;
     let result = match ensured {
-        Ok(state) => {
-            let (_, cache) = ctx.session(&name, &account.spec.aws).await;
-            usage(&aws, &state, &cache).await.map(|u| (state, u))
-        }
+        Ok(state) => usage(&aws, &state, &cache).await.map(|u| (state, u)),
         Err(e) => Err(e),
     };
     let action = match result {

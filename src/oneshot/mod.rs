@@ -162,8 +162,7 @@ async fn check_target_group_quota(
     prepared: &[Prepared],
     cache: &ObserveCache,
 ) -> Result<(), String> {
-    let mine: Vec<&Prepared> = prepared.iter().filter(|p| p.account == account).collect();
-    if let Some(p) = mine.first() {
+    if let Some(p) = prepared.iter().find(|p| p.account == account) {
         cache
             .ensure_snapshot(aws, &p.stack.cluster, &p.stack.owner.cluster_id)
             .await

@@ -314,10 +314,8 @@ pub const RULES_QUOTA: i32 = 100;
 pub const TARGET_GROUPS_QUOTA: i32 = 100;
 
 /// Rules on the load balancer's listener (without the default rule) and target groups attached
-/// to it: what its quotas are measured against.
-/// Rules on the load balancer's listener and target groups attached to it: from what its
-/// services observed this round (the listener's rules, the account's snapshot) when there is
-/// such a thing, else read.
+/// to it: what its quotas are measured against. From what its services observed this round (the
+/// listener's rules, the account's snapshot) when there is such a thing, else read.
 pub async fn usage(
     aws: &Aws,
     lb: &LoadBalancerState,

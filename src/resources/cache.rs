@@ -175,16 +175,9 @@ impl ObserveCache {
     /// Makes everything of `stack` read directly from now on (before planning changes from
     /// fresh reads, and after making them), listeners included.
     pub fn touch_stack(&self, stack: &DesiredStack, listeners: &[String]) {
+        // Every name of a stack derives from its owner but the secrets' (one per env var).
         self.touch_owner(&stack.owner, &stack.cluster, listeners);
-        self.touch(
-            [
-                key::log_group(&stack.log_group.name),
-                key::task_definition(&stack.task_definition.family),
-                key::service(&stack.cluster, &stack.service.name),
-            ]
-            .into_iter()
-            .chain(stack.secrets.iter().map(|s| key::secret(&s.name))),
-        );
+        self.touch(stack.secrets.iter().map(|s| key::secret(&s.name)));
     }
 
     /// Makes everything `owner` may have read directly from now on (deletion, which never

@@ -7,6 +7,7 @@ use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability};
 use super::{
     Action, Change, FieldChange, Kind, Presence,
     cache::{ObserveCache, key},
+    snapshot::RepositoryRow,
     tags::{self, Tags},
 };
 use crate::{
@@ -33,38 +34,50 @@ pub async fn observe(
     owner: &Owner,
     cache: &ObserveCache,
 ) -> Result<Presence<Repository>, AwsError> {
-    if let Some(snap) = cache.listed(&key::repository(name)) {
-        let Some(row) = snap.repositories.get(name) else { return Ok(Presence::Missing) };
-        let details = format!("{}@{}", row.arn, row.created);
-        let tags = match cache.tags(&row.arn).or_else(|| cache.tags(&details)) {
-            Some(tags) => tags,
-            None => {
-                let tags = list_tags(aws, &row.arn).await?;
-                cache.put_tags(&details, tags.clone());
-                tags
-            }
-        };
-        if !owner.owns(&tags) {
-            return Ok(Presence::Foreign(name.to_string()));
+    let (row, listed) = match cache.listed(&key::repository(name)) {
+        Some(snap) => match snap.repositories.get(name) {
+            Some(row) => (row.clone(), true),
+            None => return Ok(Presence::Missing),
+        },
+        None => match describe(aws, name).await? {
+            Some(row) => (row, false),
+            None => return Ok(Presence::Missing),
+        },
+    };
+    // Read directly, the details are read again (and kept); from the snapshot, kept ones serve.
+    let details = row.details_key();
+    let known = |found: Option<Tags>| found.filter(|_| listed);
+    let tags = match known(cache.tags(&row.arn).or_else(|| cache.tags(&details))) {
+        Some(tags) => tags,
+        None => {
+            let tags = list_tags(aws, &row.arn).await?;
+            cache.put_tags(&details, tags.clone());
+            tags
         }
-        let lifecycle = match cache.lifecycle(&details) {
-            Some(policy) => policy,
-            None => {
-                let policy = lifecycle_policy(aws, name).await?;
-                cache.put_lifecycle(&details, policy.clone());
-                policy
-            }
-        };
-        return Ok(Presence::Ours(Repository {
-            arn: row.arn.clone(),
-            uri: row.uri.clone(),
-            scan_on_push: row.scan_on_push,
-            immutable: row.immutable,
-            lifecycle,
-            tags,
-        }));
+    };
+    if !owner.owns(&tags) {
+        return Ok(Presence::Foreign(name.to_string()));
     }
-    let out = match aws
+    let lifecycle = match cache.lifecycle(&details).filter(|_| listed) {
+        Some(policy) => policy,
+        None => {
+            let policy = lifecycle_policy(aws, name).await?;
+            cache.put_lifecycle(&details, policy.clone());
+            policy
+        }
+    };
+    Ok(Presence::Ours(Repository {
+        arn: row.arn,
+        uri: row.uri,
+        scan_on_push: row.scan_on_push,
+        immutable: row.immutable,
+        lifecycle,
+        tags,
+    }))
+}
+
+async fn describe(aws: &Aws, name: &str) -> Result<Option<RepositoryRow>, AwsError> {
+    match aws
         .call(
             "ecr",
             "DescribeRepositories",
@@ -72,27 +85,10 @@ pub async fn observe(
         )
         .await
     {
-        Err(e) if e.is_not_found() => return Ok(Presence::Missing),
-        other => other?,
-    };
-    let Some(repo) = out.repositories().first() else { return Ok(Presence::Missing) };
-    let arn = repo.repository_arn().unwrap_or_default().to_string();
-    let tags = list_tags(aws, &arn).await?;
-    let details = format!("{arn}@{}", repo.created_at().map_or(0, |t| t.secs()));
-    cache.put_tags(&details, tags.clone());
-    if !owner.owns(&tags) {
-        return Ok(Presence::Foreign(name.to_string()));
+        Ok(out) => Ok(out.repositories().first().map(RepositoryRow::from)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
     }
-    let lifecycle = lifecycle_policy(aws, name).await?;
-    cache.put_lifecycle(&details, lifecycle.clone());
-    Ok(Presence::Ours(Repository {
-        arn,
-        uri: repo.repository_uri().unwrap_or_default().to_string(),
-        scan_on_push: repo.image_scanning_configuration().is_some_and(|c| c.scan_on_push()),
-        immutable: repo.image_tag_mutability() == Some(&ImageTagMutability::Immutable),
-        lifecycle,
-        tags,
-    }))
 }
 
 async fn list_tags(aws: &Aws, arn: &str) -> Result<Tags, AwsError> {

@@ -58,6 +58,26 @@ pub struct RepositoryRow {
     pub created: i64,
 }
 
+impl From<&aws_sdk_ecr::types::Repository> for RepositoryRow {
+    fn from(r: &aws_sdk_ecr::types::Repository) -> Self {
+        RepositoryRow {
+            arn: r.repository_arn().unwrap_or_default().to_string(),
+            uri: r.repository_uri().unwrap_or_default().to_string(),
+            scan_on_push: r.image_scanning_configuration().is_some_and(|c| c.scan_on_push()),
+            immutable: r.image_tag_mutability()
+                == Some(&aws_sdk_ecr::types::ImageTagMutability::Immutable),
+            created: r.created_at().map_or(0, |t| t.secs()),
+        }
+    }
+}
+
+impl RepositoryRow {
+    /// The key of what is kept about this repository (its ARN outlives a re-creation).
+    pub fn details_key(&self) -> String {
+        format!("{}@{}", self.arn, self.created)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretRow {
     pub arn: String,
@@ -146,19 +166,7 @@ impl Snapshot {
                 .await?;
             for r in out.repositories() {
                 let Some(name) = r.repository_name() else { continue };
-                self.repositories.insert(
-                    name.to_string(),
-                    RepositoryRow {
-                        arn: r.repository_arn().unwrap_or_default().to_string(),
-                        uri: r.repository_uri().unwrap_or_default().to_string(),
-                        scan_on_push: r
-                            .image_scanning_configuration()
-                            .is_some_and(|c| c.scan_on_push()),
-                        immutable: r.image_tag_mutability()
-                            == Some(&aws_sdk_ecr::types::ImageTagMutability::Immutable),
-                        created: r.created_at().map_or(0, |t| t.secs()),
-                    },
-                );
+                self.repositories.insert(name.to_string(), RepositoryRow::from(r));
             }
             token = out.next_token().map(str::to_string);
             if token.is_none() {
