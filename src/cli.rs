@@ -200,6 +200,9 @@ fn load(args: &OneShot) -> Result<oneshot::Manifests, String> {
     for path in &args.files {
         let m = oneshot::load(path)?;
         all.accounts.extend(m.accounts);
+        let first = all.services.len();
+        all.service_dirs.resize(first, ".".into());
+        all.service_dirs.extend(m.service_dirs);
         all.services.extend(m.services);
         all.secrets.extend(m.secrets);
     }

@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod aws;
+pub mod build;
 pub mod cli;
 pub mod controller;
 pub mod desired;

@@ -20,6 +20,16 @@ pub struct Manifests {
     pub services: Vec<CloudService>,
     /// `(namespace, name)` → key → value.
     pub secrets: BTreeMap<(String, String), BTreeMap<String, String>>,
+    /// The directory of each service's file, in the order of `services` (a local build
+    /// context is relative to it); missing entries mean the current directory.
+    pub service_dirs: Vec<PathBuf>,
+}
+
+impl Manifests {
+    /// The directory the `i`-th service's file is in.
+    pub fn service_dir(&self, i: usize) -> PathBuf {
+        self.service_dirs.get(i).cloned().unwrap_or_else(|| PathBuf::from("."))
+    }
 }
 
 /// Reads every `.yaml`/`.yml`/`.json` document in a file or directory (not recursive).
@@ -40,6 +50,9 @@ pub fn load(path: &Path) -> Result<Manifests, String> {
         let text = std::fs::read_to_string(&file)
             .map_err(|e| format!("reading {}: {e}", file.display()))?;
         parse_into(&mut m, &text).map_err(|e| format!("{}: {e}", file.display()))?;
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        m.service_dirs.resize(m.services.len(), dir);
     }
     Ok(m)
 }
@@ -164,8 +177,8 @@ mod tests {
             ),
             (
                 "a missing field",
-                "  replicas: 2\n",
-                "CloudService web: spec.image: required, but missing; set it",
+                "  image: nginx\n  ingress: { loadBalancer: public }\n",
+                "CloudService web: spec.ingress.port: required, but missing; set it",
             ),
             (
                 "a misspelt field",

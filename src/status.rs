@@ -4,7 +4,10 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::{
-    api::{CloudServiceStatus, READY, RECONCILING, RolloutState, STALLED, reason, set_condition},
+    api::{
+        BuildPhase, BuildStatus, CloudServiceStatus, READY, RECONCILING, RolloutState, STALLED,
+        reason, set_condition,
+    },
     aws::Category,
     desired::Invalid,
     resources::{Applied, EngineError},
@@ -80,7 +83,43 @@ pub fn applied(
         url: applied.url.clone(),
         rollout: Some(applied.rollout.clone()),
         resources: applied.resources.clone(),
+        build: None,
     }
+}
+
+/// `status` with the build from source: while the image builds (or waits to appear in the
+/// registry) the service is `Reconciling/Building`, even when an older image runs; a failed
+/// build is `Stalled/BuildFailed` with its log, until a new commit or spec change.
+pub fn with_build(
+    mut status: CloudServiceStatus,
+    build: BuildStatus,
+    generation: Option<i64>,
+    now: &Time,
+) -> CloudServiceStatus {
+    let (why, stalled, message) = match build.phase {
+        BuildPhase::Succeeded => {
+            status.build = Some(build);
+            return status;
+        }
+        BuildPhase::Failed => (
+            reason::BUILD_FAILED,
+            true,
+            build.message.clone().unwrap_or_else(|| "the build failed".into()),
+        ),
+        BuildPhase::Building | BuildPhase::WaitingForImage => (
+            reason::BUILDING,
+            false,
+            build.message.clone().unwrap_or_else(|| format!("building {}", build.source)),
+        ),
+    };
+    let conditions = &mut status.conditions;
+    set_condition(conditions, READY, false, why, &message, generation, now);
+    let (rec, stall) = if stalled { ("", message.as_str()) } else { (message.as_str(), "") };
+    set_condition(conditions, RECONCILING, !stalled, why, rec, generation, now);
+    set_condition(conditions, STALLED, stalled, why, stall, generation, now);
+    status.observed_generation = generation;
+    status.build = Some(build);
+    status
 }
 
 /// The condition reason and whether the problem is stalled (needs a change from the user) for an
@@ -90,6 +129,8 @@ pub fn classify(e: &EngineError) -> (&'static str, bool) {
         EngineError::OwnershipConflict { .. } => (reason::OWNERSHIP_CONFLICT, true),
         EngineError::HostConflict { .. } => (reason::HOST_CONFLICT, true),
         EngineError::AccountNotReady(_) => (reason::ACCOUNT_NOT_READY, false),
+        EngineError::Invalid(_) => (reason::INVALID_SPEC, true),
+        EngineError::Unreachable(_) => (reason::SOURCE_UNREACHABLE, false),
         EngineError::Aws { source, .. } => match source.category {
             Category::AccessDenied => (reason::AWS_ACCESS_DENIED, true),
             Category::QuotaExceeded => (reason::QUOTA_EXCEEDED, true),

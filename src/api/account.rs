@@ -78,6 +78,10 @@ pub struct CloudAccountSpec {
     /// Defaults for the services of this account.
     #[serde(default)]
     pub defaults: AccountDefaults,
+    /// Builds from source (`CloudService.spec.build`): the CodeBuild role they run as. Omit to
+    /// allow only services that name an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<super::AccountBuild>,
 }
 
 /// How the operator reaches the AWS account.

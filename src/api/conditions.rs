@@ -22,6 +22,12 @@ pub mod reason {
     pub const ACCOUNT_NOT_READY: &str = "AccountNotReady";
     pub const NAMESPACE_NOT_ALLOWED: &str = "NamespaceNotAllowed";
     pub const ROLLOUT_FAILED: &str = "RolloutFailed";
+    /// The image is being built from source (Reconciling).
+    pub const BUILDING: &str = "Building";
+    /// The build from source failed (Stalled); a new commit or spec change builds again.
+    pub const BUILD_FAILED: &str = "BuildFailed";
+    /// The build's source (a Git host) did not answer; retried with backoff.
+    pub const SOURCE_UNREACHABLE: &str = "SourceUnreachable";
     pub const AWS_ACCESS_DENIED: &str = "AwsAccessDenied";
     pub const QUOTA_EXCEEDED: &str = "QuotaExceeded";
     pub const AWS_ERROR: &str = "AwsError";

@@ -7,6 +7,7 @@
 //! `crate::desired`.
 
 mod account;
+mod build;
 mod conditions;
 pub mod crd;
 pub mod fargate;
@@ -16,6 +17,7 @@ mod status;
 pub mod unknown_fields;
 
 pub use account::*;
+pub use build::*;
 pub use conditions::*;
 pub use service::*;
 pub use status::*;

@@ -56,6 +56,12 @@ pub const SECURITY_GROUP_ID: &str = r"^sg-[0-9a-f]{8,17}$";
 pub const CLUSTER_NAME: &str = r"^[a-zA-Z0-9_-]{1,255}$";
 /// An `http` or `https` URL, for emulator endpoints.
 pub const ENDPOINT_URL: &str = r"^https?://[^\s/$.?#][^\s]*$";
+/// An `http` or `https` Git URL without credentials in it (they go in a Secret).
+pub const GIT_URL: &str = r"^https?://[^\s/@]+/[^\s@]+$";
+/// A path relative to a build context: no leading `/` or `.`, no `..` (checked apart).
+pub const RELATIVE_PATH: &str = r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$";
+/// A Dockerfile `ARG` name.
+pub const BUILD_ARG_NAME: &str = r"^[A-Za-z_][A-Za-z0-9_]*$";
 
 #[cfg(test)]
 mod tests {
@@ -153,6 +159,21 @@ mod tests {
     }
 
     #[test]
+    fn git_urls_are_http_without_credentials() {
+        for (value, ok) in [
+            ("https://github.com/org/shop.git", true),
+            ("http://127.0.0.1:8080/shop.git", true),
+            ("https://gitlab.example.com/group/sub/repo", true),
+            ("https://user:token@github.com/org/shop.git", false),
+            ("git@github.com:org/shop.git", false),
+            ("ssh://git@github.com/org/shop.git", false),
+            ("https://github.com", false),
+        ] {
+            assert_eq!(matches(GIT_URL, value), ok, "{value}");
+        }
+    }
+
+    #[test]
     fn every_pattern_compiles() {
         for p in [
             IMAGE,
@@ -173,6 +194,9 @@ mod tests {
             SECURITY_GROUP_ID,
             CLUSTER_NAME,
             ENDPOINT_URL,
+            GIT_URL,
+            RELATIVE_PATH,
+            BUILD_ARG_NAME,
         ] {
             assert!(regex::Regex::new(p).is_ok(), "{p}");
         }

@@ -46,10 +46,13 @@ use super::{CloudServiceStatus, DeletionPolicy, fargate, patterns};
     // https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html).
     // CEL at the root sees metadata.name but not metadata.namespace, so the namespace and the
     // 256-character limit are checked by `desired::validate` only.
-    validation = kube::core::Rule::new("!has(self.spec.repository) || !self.metadata.name.contains('--')")
-        .message("metadata.name must not contain '--' when spec.repository is set: the ECR repository byoc/<namespace>/<name> allows no doubled separators; rename the CloudService, or drop spec.repository and push to an existing registry")
+    validation = kube::core::Rule::new("(!has(self.spec.repository) && !has(self.spec.build)) || !self.metadata.name.contains('--')")
+        .message("metadata.name must not contain '--' when spec.repository or spec.build is set: the ECR repository byoc/<namespace>/<name> allows no doubled separators; rename the CloudService, or drop spec.repository and push to an existing registry")
         .reason(kube::core::Reason::FieldValueInvalid)
 )]
+#[x_kube(validation = kube::core::Rule::new("has(self.image) != has(self.build)")
+        .message("set exactly one of spec.image (an image someone built) and spec.build (build it from source in the account)")
+        .reason(kube::core::Reason::FieldValueInvalid))]
 #[x_kube(validation = kube::core::Rule::new("!has(self.ingress) || (has(self.ports) && self.ports.exists(p, p.name == self.ingress.port))")
         .message("spec.ingress.port must be the name of an entry in spec.ports")
         .field_path(".ingress.port")
@@ -69,9 +72,18 @@ pub struct CloudServiceSpec {
     pub account_ref: AccountRef,
 
     /// Container image, by tag or digest, e.g. `nginx:1.27` or
-    /// `123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/web@sha256:…`.
+    /// `123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/web@sha256:…`. Set exactly one of
+    /// `image` and `build`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512), regex(pattern = patterns::IMAGE))]
-    pub image: String,
+    pub image: Option<String>,
+
+    /// Build the image from source in the account (AWS CodeBuild), push it to the service's own
+    /// ECR repository (`byoc/<namespace>/<name>`, created with `repository`'s defaults when that
+    /// is not set) and run exactly that image, pinned by digest. An unchanged source never builds
+    /// again. The CloudAccount must name a CodeBuild role in `spec.build`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<super::Build>,
 
     /// Overrides the image's ENTRYPOINT.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

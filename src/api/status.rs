@@ -26,6 +26,9 @@ pub struct CloudServiceStatus {
     /// One entry per AWS resource of this service.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ResourceStatus>,
+    /// The image build from source (`spec.build`): the last one started for this spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<super::BuildStatus>,
 }
 
 /// Progress of the ECS deployment of the current task definition.

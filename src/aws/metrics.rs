@@ -24,7 +24,7 @@ pub struct CallCounter {
 
 /// Whether an AWS operation changes anything. Reads are Describe*, List*, Get*.
 pub fn is_write(operation: &str) -> bool {
-    !["Describe", "List", "Get", "BatchGet"].iter().any(|p| operation.starts_with(p))
+    !["Describe", "List", "Get", "BatchGet", "Head"].iter().any(|p| operation.starts_with(p))
 }
 
 impl CallCounter {

@@ -45,6 +45,10 @@ pub struct Aws {
     pub secrets: aws_sdk_secretsmanager::Client,
     /// The Resource Groups Tagging API: the tags of many resources in one call.
     pub tagging: aws_sdk_resourcegroupstagging::Client,
+    /// Builds from source.
+    pub codebuild: aws_sdk_codebuild::Client,
+    /// The build bucket (uploaded local build contexts).
+    pub s3: aws_sdk_s3::Client,
     calls: CallCounter,
     limiter: RateLimiter,
     faults: Option<FaultHook>,
@@ -88,6 +92,15 @@ pub async fn load_config(access: &AwsAccess) -> SdkConfig {
         .build()
 }
 
+/// S3 with path-style addressing when the endpoint is overridden (emulators serve buckets by
+/// path, not by virtual host).
+fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let builder = aws_sdk_s3::config::Builder::from(config);
+    let builder =
+        if config.endpoint_url().is_some() { builder.force_path_style(true) } else { builder };
+    aws_sdk_s3::Client::from_conf(builder.build())
+}
+
 impl Aws {
     /// Clients from an SDK configuration, counting into `calls`.
     pub fn new(config: &SdkConfig, calls: CallCounter, limiter: RateLimiter) -> Self {
@@ -98,6 +111,8 @@ impl Aws {
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
             tagging: aws_sdk_resourcegroupstagging::Client::new(config),
+            codebuild: aws_sdk_codebuild::Client::new(config),
+            s3: s3_client(config),
             calls,
             limiter,
             faults: None,

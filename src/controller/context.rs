@@ -56,6 +56,8 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Per cache (accounts, then services): whether its first listing is complete.
     listed: Vec<tokio::sync::watch::Receiver<bool>>,
+    /// Git revisions of built services, resolved to commits (shared for a short while).
+    pub commits: crate::build::Commits,
 }
 
 impl Context {
@@ -71,7 +73,10 @@ impl Context {
             controller: "byoc-operator".into(),
             instance: std::env::var("POD_NAME").ok(),
         };
+        // A new commit is seen within half a resync (at most a minute).
+        let commits_ttl = (settings.resync / 2).min(Duration::from_secs(60));
         Context {
+            commits: crate::build::Commits::new(commits_ttl),
             recorder: Recorder::new(client.clone(), reporter),
             client,
             settings,

@@ -6,6 +6,7 @@
 //! annotations predicates), so the controller does not wake itself up.
 
 mod account;
+mod build;
 mod claims;
 mod context;
 mod events;

@@ -19,7 +19,7 @@ use super::{
     service_writes::{ensure_finalizer, release_finalizer, transition_event, write_status},
 };
 use crate::{
-    api::{CloudAccount, CloudService, FINALIZER, RolloutState, reason},
+    api::{CloudAccount, CloudService, CloudServiceStatus, FINALIZER, RolloutState, reason},
     desired::{self, Invalid, Owner, SecretData},
     resources::{self, Kind},
     status,
@@ -145,6 +145,28 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
         // the whole account.
         cache.touch_stack(&stack, &state.listener_arns());
     }
+    // A service built from source runs the image its build pushed, by digest.
+    let (stack, built) = if validated.spec.build.is_some() {
+        match super::build::step(
+            ctx,
+            &validated,
+            &owner,
+            stack,
+            &state,
+            previous.build.as_ref(),
+            (&aws, &cache),
+        )
+        .await
+        {
+            Ok(super::build::Step::Run(stack, built)) => (*stack, Some(built)),
+            Ok(super::build::Step::Hold(built)) => {
+                return hold_for_build(ctx, service, &previous, built, generation, &now).await;
+            }
+            Err(e) => return failed(ctx, service, &previous, e, generation, &now).await,
+        }
+    } else {
+        (stack, None)
+    };
     let result =
         match resources::observe(&aws, &stack, &state, &cache, previous.rollout.as_ref()).await {
             Ok(observed) => resources::apply(&aws, &stack, &observed, &state, &cache).await,
@@ -152,7 +174,12 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
         };
     match result {
         Ok(applied) => {
-            let next = status::applied(generation, &applied, &previous.conditions, &now);
+            let mut next = status::applied(generation, &applied, &previous.conditions, &now);
+            let building =
+                built.as_ref().is_some_and(|b| b.phase != crate::api::BuildPhase::Succeeded);
+            if let Some(built) = built {
+                next = status::with_build(next, built, generation, &now);
+            }
             // Marking a revision whose rollout failed is bookkeeping, not drift: the RolloutFailed
             // transition event tells that story.
             let changed = applied.plan.changes.iter().any(|c| !resources::is_failure_mark(c));
@@ -185,8 +212,12 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
             }
             transition_event(ctx, service, &previous, &next).await;
             let state = applied.rollout.state;
+            let stalled_build =
+                next.build.as_ref().is_some_and(|b| b.phase == crate::api::BuildPhase::Failed);
             write_status(ctx, service, &previous, next).await?;
-            Ok(if state == RolloutState::InProgress {
+            Ok(if stalled_build {
+                Outcome::Stalled(Action::requeue(ctx.settings.resync))
+            } else if state == RolloutState::InProgress || building {
                 Outcome::Waiting(Action::requeue(ctx.settings.waiting))
             } else if state == RolloutState::Failed {
                 // Nothing is deployed again, but a rollout past its deadline may still complete,
@@ -196,23 +227,53 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
                 Outcome::Done(Action::requeue(ctx.settings.resync))
             })
         }
-        Err(e) => {
-            let (why, stalled) = status::classify(&e);
-            let mut next =
-                status::failed(generation, why, stalled, &e.to_string(), &previous, &now);
-            if let resources::EngineError::Aws { kind, id, source } = &e {
-                next.resources.retain(|r| !(r.kind == kind.as_str() && r.id == *id));
-                next.resources.push(resources::failed(*kind, id, source));
-            }
-            transition_event(ctx, service, &previous, &next).await;
-            write_status(ctx, service, &previous, next).await?;
-            if stalled {
-                Ok(Outcome::Stalled(Action::requeue(ctx.settings.resync)))
-            } else {
-                Err(Error::Engine(e))
-            }
-        }
+        Err(e) => failed(ctx, service, &previous, e, generation, &now).await,
     }
+}
+
+/// Writes the status for an engine error: `Stalled` when it needs a change, else an error the
+/// controller retries with backoff.
+async fn failed(
+    ctx: &Context,
+    service: &CloudService,
+    previous: &CloudServiceStatus,
+    e: resources::EngineError,
+    generation: Option<i64>,
+    now: &Time,
+) -> Result<Outcome, Error> {
+    let (why, stalled) = status::classify(&e);
+    let mut next = status::failed(generation, why, stalled, &e.to_string(), previous, now);
+    if let resources::EngineError::Aws { kind, id, source } = &e {
+        next.resources.retain(|r| !(r.kind == kind.as_str() && r.id == *id));
+        next.resources.push(resources::failed(*kind, id, source));
+    }
+    transition_event(ctx, service, previous, &next).await;
+    write_status(ctx, service, previous, next).await?;
+    if stalled {
+        Ok(Outcome::Stalled(Action::requeue(ctx.settings.resync)))
+    } else {
+        Err(Error::Engine(e))
+    }
+}
+
+/// The first image is still being built (or its build failed): only the build's status.
+async fn hold_for_build(
+    ctx: &Context,
+    service: &CloudService,
+    previous: &CloudServiceStatus,
+    built: crate::api::BuildStatus,
+    generation: Option<i64>,
+    now: &Time,
+) -> Result<Outcome, Error> {
+    let failed = built.phase == crate::api::BuildPhase::Failed;
+    let next = status::with_build(previous.clone(), built, generation, now);
+    transition_event(ctx, service, previous, &next).await;
+    write_status(ctx, service, previous, next).await?;
+    Ok(if failed {
+        Outcome::Stalled(Action::requeue(ctx.settings.resync))
+    } else {
+        Outcome::Waiting(Action::requeue(ctx.settings.waiting))
+    })
 }
 
 /// A junior claimant gives up any rule it holds (e.g. made while the senior service was failing), so
@@ -259,17 +320,24 @@ async fn dereference_and_validate(
             None => None,
         };
     let mut secrets = SecretData::new();
+    let build = service.spec.build.as_ref();
     let referenced: Vec<&str> = service
         .spec
         .env
         .iter()
         .filter_map(|e| e.value_from.as_ref())
+        .chain(build.iter().flat_map(|b| b.args.iter().filter_map(|a| a.value_from.as_ref())))
         .map(|s| s.secret_key_ref.name.as_str())
+        .chain(build.and_then(|b| b.git.as_ref()?.secret_ref.as_ref()).map(|r| r.name.as_str()))
         .collect();
     if !referenced.is_empty() && !ctx.settings.secret_env {
         return Ok(Err(Invalid {
             reason: reason::INVALID_SPEC,
-            field: "spec.env".into(),
+            field: if service.spec.env.iter().any(|e| e.value_from.is_some()) {
+                "spec.env".into()
+            } else {
+                "spec.build".into()
+            },
             message: "this installation does not read Kubernetes Secrets (secretEnv is off); use plain values or ask your platform team".into(),
         }));
     }
@@ -332,7 +400,10 @@ async fn cleanup(service: &CloudService, ctx: &Context) -> Result<Outcome, Error
         .flat_map(|s| s.load_balancers.iter().filter_map(|l| l.listener_arn.clone()))
         .collect();
     let teardown = crate::oneshot::teardown(service, &account, listeners, &ctx.settings.cluster_id);
-    let teardown = resources::Teardown { owner: owner(service, ctx), ..teardown };
+    let build_bucket = account.status.as_ref().and_then(|s| s.account_id.as_deref()).map(|id| {
+        crate::oneshot::build_bucket(&account.name_any(), &account, id, &ctx.settings.cluster_id)
+    });
+    let teardown = resources::Teardown { owner: owner(service, ctx), build_bucket, ..teardown };
     let locks: Vec<_> = teardown.listeners.iter().map(|l| ctx.listener_lock(l)).collect();
     let mut guards = Vec::new();
     for l in &locks {

@@ -84,6 +84,12 @@ impl Owner {
         self.bounded(255)
     }
 
+    /// CodeBuild project name: `byoc-` and at most 140 more characters (project names take
+    /// 2-255; the prefix lets IAM scope builds to ours).
+    pub fn build_project_name(&self) -> String {
+        format!("byoc-{}", self.bounded(140))
+    }
+
     /// Target group name (≤ 32, ELBv2's limit).
     pub fn target_group_name(&self) -> String {
         self.bounded(32)

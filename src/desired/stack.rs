@@ -21,6 +21,22 @@ pub struct DesiredStack {
     pub ingress: Option<DesiredIngress>,
     pub service: DesiredEcsService,
     pub retain: bool,
+    /// The image build from source (`spec.build`), once its source is resolved (`with_build`).
+    pub build: Option<super::DesiredBuild>,
+}
+
+impl DesiredStack {
+    /// The stack with its image built from `build`'s source; the image stays unset until the
+    /// build's digest is known (`set_image`).
+    pub fn with_build(mut self, build: super::DesiredBuild) -> Self {
+        self.build = Some(build);
+        self
+    }
+
+    /// Runs `image` (a built image, by digest).
+    pub fn set_image(&mut self, image: &str) {
+        self.task_definition.container.image = image.to_string();
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,9 +187,12 @@ pub fn desired_stack(v: &Validated, owner: &Owner) -> DesiredStack {
             value_hash: format!("{:016x}", fnv1a(value.as_bytes())),
         })
         .collect();
+    // Secrets the build reads (build arguments, Git credentials) are not the container's.
+    let container_secrets: Vec<&DesiredSecret> =
+        secrets.iter().filter(|s| spec.env.iter().any(|e| e.name == s.env_name)).collect();
     let container = Container {
         name: "app".into(),
-        image: spec.image.clone(),
+        image: spec.image.clone().unwrap_or_default(),
         command: spec.command.clone(),
         args: spec.args.clone(),
         ports: spec.ports.iter().map(|p| p.container_port).collect(),
@@ -182,8 +201,11 @@ pub fn desired_stack(v: &Validated, owner: &Owner) -> DesiredStack {
             .iter()
             .filter_map(|e| e.value.as_ref().map(|v| (e.name.clone(), v.clone())))
             .collect(),
-        secrets: secrets.iter().map(|s| (s.env_name.clone(), s.name.clone())).collect(),
-        secret_hashes: secrets.iter().map(|s| (s.env_name.clone(), s.value_hash.clone())).collect(),
+        secrets: container_secrets.iter().map(|s| (s.env_name.clone(), s.name.clone())).collect(),
+        secret_hashes: container_secrets
+            .iter()
+            .map(|s| (s.env_name.clone(), s.value_hash.clone()))
+            .collect(),
         log_group: owner.log_group_name(),
         region: account.aws.region.clone(),
         health_check: spec.health_check.as_ref().and_then(|h| {
@@ -236,12 +258,17 @@ pub fn desired_stack(v: &Validated, owner: &Owner) -> DesiredStack {
     DesiredStack {
         tags,
         cluster: account.cluster.name.clone(),
-        repository: spec.repository.as_ref().map(|r| DesiredRepository {
-            name: owner.repository_name(),
-            scan_on_push: r.scan_on_push,
-            immutable: r.tag_mutability == TagMutability::Immutable,
-            keep_last_images: r.keep_last_images,
-        }),
+        // A built image needs the repository the build pushes to.
+        repository: spec
+            .repository
+            .clone()
+            .or_else(|| spec.build.as_ref().map(|_| crate::api::Repository::default()))
+            .map(|r| DesiredRepository {
+                name: owner.repository_name(),
+                scan_on_push: r.scan_on_push,
+                immutable: r.tag_mutability == TagMutability::Immutable,
+                keep_last_images: r.keep_last_images,
+            }),
         log_group: DesiredLogGroup {
             name: owner.log_group_name(),
             retention_days: v.retention_days,
@@ -272,6 +299,7 @@ pub fn desired_stack(v: &Validated, owner: &Owner) -> DesiredStack {
         },
         ingress,
         retain: v.deletion_policy == crate::api::DeletionPolicy::Retain,
+        build: None,
         owner: owner.clone(),
     }
 }

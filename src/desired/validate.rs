@@ -116,9 +116,10 @@ pub fn validate(
     limits::check_merged_tag_count(account_name, &account.spec.tags, &spec.tags)?;
     let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
     let name = service.metadata.name.as_deref().unwrap_or_default();
-    if spec.repository.is_some() {
+    if spec.repository.is_some() || spec.build.is_some() {
         limits::check_repository_name(namespace, name)?;
     }
+    super::validate_build::check_account(spec, account)?;
     let mut secret_values = BTreeMap::new();
     for (i, env) in spec.env.iter().enumerate() {
         if let Some(source) = &env.value_from {
@@ -147,6 +148,7 @@ pub fn validate(
             secret_values.insert(env.name.clone(), value.clone());
         }
     }
+    secret_values.extend(super::validate_build::secret_values(spec, secrets, namespace)?);
     let (cpu_units, memory_mib) =
         fargate::check_size(&spec.cpu, &spec.memory).map_err(|m| invalid("spec.memory", m))?;
     let validated = Validated {
@@ -174,13 +176,18 @@ pub fn validate(
     Ok(validated)
 }
 
-fn check_pattern(field: &str, value: &str, pattern: &str, what: &str) -> Result<(), Invalid> {
+pub(super) fn check_pattern(
+    field: &str,
+    value: &str,
+    pattern: &str,
+    what: &str,
+) -> Result<(), Invalid> {
     // Patterns are constants compiled by unit tests, so this cannot fail at runtime.
     let ok = Regex::new(pattern).map(|re| re.is_match(value)).unwrap_or(false);
     if ok { Ok(()) } else { Err(invalid(field, format!("{value:?} is not {what}"))) }
 }
 
-fn check_range(field: &str, value: i32, min: i32, max: i32) -> Result<(), Invalid> {
+pub(super) fn check_range(field: &str, value: i32, min: i32, max: i32) -> Result<(), Invalid> {
     if (min..=max).contains(&value) {
         Ok(())
     } else {
@@ -196,12 +203,7 @@ fn check_spec(spec: &CloudServiceSpec) -> Result<(), Invalid> {
         patterns::OBJECT_NAME,
         "a valid object name",
     )?;
-    check_pattern(
-        "spec.image",
-        &spec.image,
-        patterns::IMAGE,
-        "a container image reference such as nginx:1.27",
-    )?;
+    super::validate_build::check_source(spec)?;
     let mut port_names = Vec::new();
     for (i, port) in spec.ports.iter().enumerate() {
         check_pattern(

@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 pub use crate::manifests::{Manifests, load, parse_into};
 
+mod build;
 mod wait;
 
 pub use wait::wait;
@@ -31,6 +32,10 @@ pub struct Prepared {
     pub account: String,
     pub stack: DesiredStack,
     pub generation: Option<i64>,
+    /// For a service built from source: what its build needs.
+    pub validated: Option<Box<desired::Validated>>,
+    /// Its local build context, packed.
+    pub context: Option<crate::build::context::PackedContext>,
 }
 
 /// The stable owner of a service in one-shot mode.
@@ -53,7 +58,7 @@ pub fn prepare(m: &Manifests, cluster_id: &str) -> Result<Vec<Prepared>, Vec<Str
     if m.services.is_empty() {
         errors.push("no CloudService found in the files".to_string());
     }
-    for service in &m.services {
+    for (i, service) in m.services.iter().enumerate() {
         let owner = owner(service, cluster_id);
         let label = format!("CloudService {}", owner.key());
         if service.metadata.name.as_deref().unwrap_or_default().is_empty() {
@@ -71,12 +76,17 @@ pub fn prepare(m: &Manifests, cluster_id: &str) -> Result<Vec<Prepared>, Vec<Str
             Ok(_) if let Some(holder) = claimed_earlier(service, &owner, &out) => errors.push(format!(
                 "{label}: spec.ingress: the host and path are already claimed by {holder}, listed before it in the files (first come, first served); choose another host or path"
             )),
-            Ok(v) => out.push(Prepared {
-                label,
-                account: service.spec.account_ref.name.clone(),
-                stack: desired::desired_stack(&v, &owner),
-                generation: service.metadata.generation,
-            }),
+            Ok(v) => match build::pack(service, &m.service_dir(i)) {
+                Ok(context) => out.push(Prepared {
+                    label,
+                    account: service.spec.account_ref.name.clone(),
+                    stack: desired::desired_stack(&v, &owner),
+                    generation: service.metadata.generation,
+                    validated: service.spec.build.as_ref().map(|_| Box::new(v)),
+                    context,
+                }),
+                Err(e) => errors.push(format!("{label}: {e}")),
+            },
             Err(e) => errors.push(format!("{label}: {e}")),
         }
     }
@@ -135,11 +145,14 @@ pub async fn plan(
         let cache = round_cache();
         check_target_group_quota(aws, name, &state, prepared, &cache).await?;
         for p in prepared.iter().filter(|p| p.account == *name) {
-            let observed = resources::observe(aws, &p.stack, &state, &cache, None)
+            let (stack, built) =
+                build::plan(aws, p).await.map_err(|e| format!("{}: {e}", p.label))?;
+            let observed = resources::observe(aws, &stack, &state, &cache, None)
                 .await
                 .map_err(|e| format!("{}: {e}", p.label))?;
-            let plan =
-                resources::plan(&p.stack, &observed).map_err(|e| format!("{}: {e}", p.label))?;
+            let mut plan =
+                resources::plan(&stack, &observed).map_err(|e| format!("{}: {e}", p.label))?;
+            plan.changes.splice(0..0, built);
             out.push((p.label.clone(), plan));
         }
     }
@@ -233,9 +246,26 @@ pub async fn apply(
         let cache = round_cache();
         check_target_group_quota(aws, name, &state, prepared, &cache).await?;
         for p in prepared.iter().filter(|p| p.account == *name) {
-            let applied =
-                apply_one(aws, p, &state, &cache).await.map_err(|e| format!("{}: {e}", p.label))?;
-            out.push((p.label.clone(), status::applied(p.generation, &applied, &[], &now)));
+            let (stack, built) = match build::run(aws, p, (name, acct), &state, &cache).await? {
+                Some((Some(stack), built)) => (stack, Some(built)),
+                Some((None, failed)) => {
+                    let status = CloudServiceStatus::default();
+                    out.push((
+                        p.label.clone(),
+                        status::with_build(status, failed, p.generation, &now),
+                    ));
+                    continue;
+                }
+                None => (p.stack.clone(), None),
+            };
+            let applied = apply_one(aws, p, &stack, &state, &cache)
+                .await
+                .map_err(|e| format!("{}: {e}", p.label))?;
+            let mut status = status::applied(p.generation, &applied, &[], &now);
+            if let Some(built) = built {
+                status = status::with_build(status, built, p.generation, &now);
+            }
+            out.push((p.label.clone(), status));
         }
     }
     Ok(out)
@@ -250,12 +280,13 @@ const TRANSIENT_RETRY: std::time::Duration = std::time::Duration::from_secs(90);
 async fn apply_one(
     aws: &Aws,
     p: &Prepared,
+    stack: &DesiredStack,
     state: &account::AccountState,
     cache: &ObserveCache,
 ) -> Result<resources::Applied, resources::EngineError> {
     retry_transient(&p.label, || async {
-        let observed = resources::observe(aws, &p.stack, state, cache, None).await?;
-        resources::apply(aws, &p.stack, &observed, state, cache).await
+        let observed = resources::observe(aws, stack, state, cache, None).await?;
+        resources::apply(aws, stack, &observed, state, cache).await
     })
     .await
 }
@@ -300,7 +331,18 @@ pub fn teardown(
         retain: service.spec.deletion_policy.unwrap_or(acct.spec.defaults.deletion_policy)
             == crate::api::DeletionPolicy::Retain,
         listeners,
+        build_bucket: None,
     }
+}
+
+/// The name of a CloudAccount's build bucket, given the AWS account id.
+pub fn build_bucket(
+    account: &str,
+    acct: &CloudAccount,
+    aws_account_id: &str,
+    cluster_id: &str,
+) -> String {
+    resources::build_bucket::name(aws_account_id, &acct.spec.aws.region, account, cluster_id)
 }
 
 /// Deletes (or with `dry_run`, plans deleting) every service in the files, then what the files'
@@ -333,7 +375,13 @@ pub async fn delete(
                 listeners_by_account.entry(name.clone()).or_insert(listeners)
             }
         };
-        let t = teardown(service, acct, listeners.clone(), cluster_id);
+        let mut t = teardown(service, acct, listeners.clone(), cluster_id);
+        if service.spec.build.is_some() {
+            let id = resources::build_bucket::aws_account_id(aws, &acct.spec.cluster.name)
+                .await
+                .map_err(|e| format!("CloudAccount {name}: {e}"))?;
+            t.build_bucket = id.map(|id| build_bucket(name, acct, &id, cluster_id));
+        }
         let label = format!("CloudService {}", t.owner.key());
         let plan = if dry_run {
             resources::plan_delete(aws, &t, &cache).await

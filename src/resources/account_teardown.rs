@@ -6,9 +6,9 @@
 use aws_sdk_ecs::types::ClusterField;
 
 use super::{
-    Action, Change, Kind, Plan,
+    Action, Change, Kind, Plan, Presence,
     account::{load_balancer_name, owned_by},
-    tags,
+    build_bucket, tags,
 };
 use crate::{
     api::CloudAccountSpec,
@@ -142,7 +142,48 @@ pub async fn teardown(
             }
         }
     }
+    let arns = clusters
+        .clusters()
+        .iter()
+        .filter_map(|c| c.cluster_arn())
+        .chain(clusters.failures().iter().filter_map(|f| f.arn()));
+    if let Some(id) = arns.filter_map(build_bucket::account_id).next() {
+        teardown_bucket(aws, account, spec, cluster_id, id, act, &mut plan).await?;
+    }
     Ok(plan)
+}
+
+/// The build bucket goes once no service's upload is left in it.
+async fn teardown_bucket(
+    aws: &Aws,
+    account: &str,
+    spec: &CloudAccountSpec,
+    cluster_id: &str,
+    aws_account_id: &str,
+    act: bool,
+    plan: &mut Plan,
+) -> Result<(), AwsError> {
+    let bucket = build_bucket::name(aws_account_id, &spec.aws.region, account, cluster_id);
+    let ours = super::account::account_tags(account, spec, cluster_id);
+    if build_bucket::observe(aws, &bucket, &ours).await? != Presence::Ours(()) {
+        return Ok(());
+    }
+    let left = build_bucket::objects(aws, &bucket, build_bucket::CONTEXTS).await?.len();
+    if left > 0 {
+        plan.push(Some(Change::new(
+            Kind::BuildBucket,
+            &bucket,
+            Action::Keep(format!("{left} upload(s) of services still there")),
+        )));
+        return Ok(());
+    }
+    let change = Change::new(Kind::BuildBucket, &bucket, Action::Delete);
+    if act {
+        change.log();
+        build_bucket::delete(aws, &bucket).await?;
+    }
+    plan.push(Some(change));
+    Ok(())
 }
 
 /// Services still on the cluster (ACTIVE or DRAINING). `activeServicesCount` is not reliable

@@ -39,12 +39,18 @@ pub enum EngineError {
     HostConflict { load_balancer: String, route: String, owner: String },
     #[error("load balancer {0} of the account is not ready yet")]
     AccountNotReady(String),
+    /// The spec cannot work this way (found only with what AWS or the runner tells).
+    #[error("{0}")]
+    Invalid(String),
+    /// Something outside AWS the pipeline needs did not answer (a Git host); retried.
+    #[error("{0}")]
+    Unreachable(String),
     #[error("{kind} {id}: {source}")]
     Aws { kind: Kind, id: String, source: AwsError },
 }
 
 impl EngineError {
-    pub(super) fn aws(kind: Kind, id: &str) -> impl FnOnce(AwsError) -> EngineError + '_ {
+    pub fn aws(kind: Kind, id: &str) -> impl FnOnce(AwsError) -> EngineError + '_ {
         move |source| EngineError::Aws { kind, id: id.to_string(), source }
     }
 

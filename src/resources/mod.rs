@@ -4,6 +4,9 @@
 pub mod account;
 pub mod account_teardown;
 mod apply;
+pub mod build;
+pub mod build_bucket;
+pub mod build_stage;
 pub mod cache;
 mod engine;
 mod listener;

@@ -16,6 +16,10 @@ pub enum Kind {
     ListenerRule,
     TaskDefinition,
     EcsService,
+    BuildProject,
+    Build,
+    BuildBucket,
+    BuildUpload,
 }
 
 impl Kind {
@@ -31,6 +35,10 @@ impl Kind {
             Kind::ListenerRule => "ListenerRule",
             Kind::TaskDefinition => "TaskDefinition",
             Kind::EcsService => "EcsService",
+            Kind::BuildProject => "CodeBuildProject",
+            Kind::Build => "CodeBuildBuild",
+            Kind::BuildBucket => "S3Bucket",
+            Kind::BuildUpload => "S3Object",
         }
     }
 }

@@ -57,3 +57,25 @@ pub fn missing(desired: &Tags, actual: &Tags) -> Tags {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
+
+pub fn codebuild(tags: &Tags) -> Vec<aws_sdk_codebuild::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| aws_sdk_codebuild::types::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+pub fn from_codebuild(tags: &[aws_sdk_codebuild::types::Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .collect()
+}
+
+pub fn s3(tags: &Tags) -> Vec<aws_sdk_s3::types::Tag> {
+    tags.iter()
+        .filter_map(|(k, v)| aws_sdk_s3::types::Tag::builder().key(k).value(v).build().ok())
+        .collect()
+}
+
+pub fn from_s3(tags: &[aws_sdk_s3::types::Tag]) -> Tags {
+    tags.iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
+}

@@ -131,6 +131,12 @@ pub fn diff(
     secret_arns: &BTreeMap<String, Option<String>>,
 ) -> Option<Change> {
     let hash = desired.spec_hash();
+    // Only the container's secrets (not those a build from source reads).
+    let secret_arns: BTreeMap<String, Option<String>> = secret_arns
+        .iter()
+        .filter(|(env, _)| desired.container.secrets.contains_key(*env))
+        .map(|(env, arn)| (env.clone(), arn.clone()))
+        .collect();
     let arns_match = |td: &TaskDefinition| match (&td.secrets_hash, td.secret_arns.is_empty()) {
         // Observed from its tags: compare the hashes.
         (Some(hash), true) => {

@@ -2,8 +2,9 @@
 //! a broken spec can always be deleted), in reverse dependency order; and withdrawing a route.
 
 use super::{
-    Action, Change, EngineError, Kind, Plan, Presence, cache::ObserveCache, engine::cached_rules,
-    log_group, repository, rule, secret, service, stale, target_group, task_definition,
+    Action, Change, EngineError, Kind, Plan, Presence, build, build_bucket, cache::ObserveCache,
+    engine::cached_rules, log_group, repository, rule, secret, service, stale, target_group,
+    task_definition,
 };
 use crate::{aws::Aws, desired::Owner};
 
@@ -15,6 +16,8 @@ pub struct Teardown {
     pub retain: bool,
     /// Every listener of the account: rules are found by tag on each.
     pub listeners: Vec<String>,
+    /// The account's build bucket, when known: the service's uploaded contexts go with it.
+    pub build_bucket: Option<String>,
 }
 
 /// The plan for deleting (pure on what `delete` observes; `plan_delete` reads, never writes).
@@ -132,6 +135,7 @@ async fn teardown(
                 .map_err(EngineError::aws(Kind::Secret, &secret_name))?;
         }
     }
+    teardown_build(aws, t, act, plan).await?;
     let lg = owner.log_group_name();
     if let Presence::Ours(_) = log_group::observe(aws, &lg, owner, cache)
         .await
@@ -155,6 +159,71 @@ async fn teardown(
         }
     }
     Ok(())
+}
+
+/// Builds from source: running builds are stopped (a build for a deleted service is of no use,
+/// even when its resources are retained), then the CodeBuild project and the uploaded contexts
+/// go, unless retained.
+async fn teardown_build(
+    aws: &Aws,
+    t: &Teardown,
+    act: bool,
+    plan: &mut Plan,
+) -> Result<(), EngineError> {
+    let project = t.owner.build_project_name();
+    let presence = build::project(aws, &project, &t.owner)
+        .await
+        .map_err(EngineError::aws(Kind::BuildProject, &project))?;
+    if let Presence::Ours(()) = presence {
+        for id in
+            build::running(aws, &project).await.map_err(EngineError::aws(Kind::Build, &project))?
+        {
+            let change = Change::new(Kind::Build, &id, Action::Delete);
+            if act {
+                change.log();
+                build::stop(aws, &id).await.map_err(EngineError::aws(Kind::Build, &id))?;
+            }
+            plan.push(Some(change));
+        }
+        let change = Change::new(Kind::BuildProject, &project, gone_action(t.retain));
+        if act {
+            change.log();
+            if !t.retain {
+                build::delete_project(aws, &project)
+                    .await
+                    .map_err(EngineError::aws(Kind::BuildProject, &project))?;
+            }
+        }
+        plan.push(Some(change));
+    }
+    if let Some(bucket) = &t.build_bucket {
+        let prefix = build_bucket::key(&project, "");
+        let prefix = prefix.trim_end_matches(".tar.gz");
+        let keys = build_bucket::objects(aws, bucket, prefix)
+            .await
+            .map_err(EngineError::aws(Kind::BuildUpload, prefix))?;
+        if !keys.is_empty() {
+            let change = Change::new(
+                Kind::BuildUpload,
+                format!("s3://{bucket}/{prefix} ({} uploads)", keys.len()),
+                gone_action(t.retain),
+            );
+            if act {
+                change.log();
+                if !t.retain {
+                    build_bucket::delete_objects(aws, bucket, &keys)
+                        .await
+                        .map_err(EngineError::aws(Kind::BuildUpload, prefix))?;
+                }
+            }
+            plan.push(Some(change));
+        }
+    }
+    Ok(())
+}
+
+fn gone_action(retain: bool) -> Action {
+    if retain { Action::Retain } else { Action::Delete }
 }
 
 /// Deletes every rule of `owner` on `listener`; returns how many there were.

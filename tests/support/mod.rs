@@ -7,6 +7,7 @@ pub mod corpus;
 pub mod crash;
 pub mod e2e;
 pub mod foreign;
+pub mod gitserver;
 pub mod helm;
 pub mod inventory;
 pub mod manifests;
