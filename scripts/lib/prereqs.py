@@ -47,6 +47,8 @@ spec:
   cluster:
     name: byoc-{name}
   executionRoleArn: arn:aws:iam::123456789012:role/ecsTaskExecutionRole
+  build:
+    serviceRoleArn: arn:aws:iam::123456789012:role/byoc/codebuild
   loadBalancers:
     - name: public
       scheme: InternetFacing

@@ -210,6 +210,36 @@ async fn try_by_tag(aws: &Aws, key: &str, value: &str) -> Result<Vec<(String, St
             out.push(("Secret".into(), s.name().unwrap_or_default().into()));
         }
     }
+    // Builds from source: CodeBuild projects and the build bucket.
+    let projects = aws.codebuild.list_projects().send().await.map_err(|e| format!("{e:?}"))?;
+    if !projects.projects().is_empty() {
+        let described = aws
+            .codebuild
+            .batch_get_projects()
+            .set_names(Some(projects.projects().to_vec()))
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        for p in described.projects() {
+            let tags: BTreeMap<String, String> = p
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                .collect();
+            if ours(&tags) {
+                out.push(("CodeBuildProject".into(), p.name().unwrap_or_default().into()));
+            }
+        }
+    }
+    let buckets = aws.s3.list_buckets().send().await.map_err(|e| format!("{e:?}"))?;
+    for b in buckets.buckets() {
+        let name = b.name().unwrap_or_default();
+        let Ok(t) = aws.s3.get_bucket_tagging().bucket(name).send().await else { continue };
+        if ours(&t.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect())
+        {
+            out.push(("S3Bucket".into(), name.into()));
+        }
+    }
     out.sort();
     Ok(out)
 }

@@ -1,0 +1,200 @@
+//! Builds from source, end to end: the controller builds a Git source in the account (CodeBuild,
+//! played by the AWS behaviour layer, which pushes the image as a real build does), runs the image
+//! by digest, builds once per commit, stalls on a failed build with its log, and leaves nothing
+//! tagged as ours; `byoc apply` packs and uploads a local context, builds it once, and deletes
+//! what it made. Runs unchanged against a real cluster (`BYOC_E2E_KUBECONFIG`).
+
+mod support;
+
+use std::time::Duration;
+
+use byoc::api::{BuildPhase, CloudService};
+use kube::api::DeleteParams;
+use support::{
+    e2e::{Kube, Operator, account_yaml, has_condition, service_gone, service_where},
+    gitserver::GitServer,
+    moto::World,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+const COMMIT_A: &str = "1111111111111111111111111111111111111111";
+const COMMIT_B: &str = "2222222222222222222222222222222222222222";
+
+fn built(w: &World, ns: &str, url: &str, args: &str) -> String {
+    format!(
+        r#"
+apiVersion: byoc.dev/v1alpha1
+kind: CloudService
+metadata: {{ name: api, namespace: {ns} }}
+spec:
+  accountRef: {{ name: {account} }}
+  build:
+    git: {{ url: "{url}", revision: main }}
+    path: services/api
+    args: [{args}]
+  ports: [{{ name: http, containerPort: 8080 }}]
+  replicas: 1
+"#,
+        account = w.account
+    )
+}
+
+/// The image the service's ECS service runs, from its task definition.
+async fn running_image(w: &World, s: &CloudService) -> String {
+    let rollout = s.status.as_ref().and_then(|s| s.rollout.as_ref()).expect("a rollout");
+    let td = rollout.task_definition.clone().expect("a task definition");
+    let described =
+        w.aws.ecs.describe_task_definition().task_definition(&td).send().await.expect("described");
+    described
+        .task_definition()
+        .and_then(|t| t.container_definitions().first())
+        .and_then(|c| c.image())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn build_of(s: &CloudService) -> byoc::api::BuildStatus {
+    s.status.as_ref().and_then(|s| s.build.clone()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_git_source_is_built_once_per_commit_run_by_digest_and_a_failed_build_stalls_with_its_log()
+ {
+    let git = GitServer::start();
+    git.set_ref("shop", "refs/heads/main", COMMIT_A);
+    git.set_head("shop", "refs/heads/main");
+    let w = World::with_layer("e2e-build", World::fast_layer());
+    let layer = w.layer.clone().expect("a layer");
+    let kube = Kube::start("build", 1).await;
+    let ns = kube.namespaces[0].clone();
+    let _op = Operator::start(&kube, &w, &[]);
+    kube.apply(&account_yaml(&w)).await;
+    let url = git.url("shop");
+    kube.apply(&built(&w, &ns, &url, "{ name: MODE, value: release }")).await;
+
+    let ready = service_where(&kube, &ns, "api", "Ready with its built image", TIMEOUT, |s| {
+        has_condition(s, "Ready", Some("Ready")) && build_of(s).phase == BuildPhase::Succeeded
+    })
+    .await;
+    let b = build_of(&ready);
+    assert_eq!(b.revision.as_deref(), Some(COMMIT_A));
+    assert!(b.source.ends_with(&format!("@{COMMIT_A}")), "{b:?}");
+    let image = b.image.clone().expect("an image");
+    assert!(image.contains("@sha256:"), "pinned by digest: {image}");
+    assert!(!image.contains(":latest"), "{image}");
+    assert_eq!(
+        running_image(&w, &ready).await,
+        image,
+        "the task definition runs the build's image"
+    );
+    assert_eq!(layer.count("StartBuild"), 1);
+
+    // Resyncs of an unchanged source neither build nor register anything.
+    let registered = layer.count("RegisterTaskDefinition");
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(layer.count("StartBuild"), 1, "an unchanged source never builds again");
+    assert_eq!(layer.count("RegisterTaskDefinition"), registered, "nor makes a new revision");
+
+    // A new commit on the branch builds once, and that image rolls out.
+    git.set_ref("shop", "refs/heads/main", COMMIT_B);
+    let moved = service_where(&kube, &ns, "api", "running the new commit", TIMEOUT, |s| {
+        has_condition(s, "Ready", Some("Ready"))
+            && build_of(s).revision.as_deref() == Some(COMMIT_B)
+    })
+    .await;
+    let second = build_of(&moved).image.expect("an image");
+    assert_ne!(second, image);
+    assert_eq!(running_image(&w, &moved).await, second);
+    assert_eq!(layer.count("StartBuild"), 2, "one build per new commit");
+
+    // A build that fails stalls the service with the build's log; what ran keeps running.
+    kube.apply(&built(&w, &ns, &url, "{ name: MODE, value: broken }")).await;
+    let stalled = service_where(&kube, &ns, "api", "Stalled/BuildFailed", TIMEOUT, |s| {
+        has_condition(s, "Stalled", Some("BuildFailed"))
+    })
+    .await;
+    let failed = build_of(&stalled);
+    assert_eq!(failed.phase, BuildPhase::Failed);
+    let message = failed.message.unwrap_or_default();
+    assert!(message.contains("last lines of the build log"), "{message}");
+    assert_eq!(running_image(&w, &stalled).await, second, "the last good image keeps running");
+    let starts = layer.count("StartBuild");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(layer.count("StartBuild"), starts, "a failed build is not retried");
+
+    kube.services(&ns).delete("api", &DeleteParams::default()).await.expect("deleted");
+    service_gone(&kube, &ns, "api", TIMEOUT).await;
+    let left: Vec<(String, String)> =
+        support::inventory::by_tag(&w.aws, byoc::desired::tag::OWNER, &format!("{ns}/api")).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(git.requests() > 0);
+}
+
+fn local(dir: &std::path::Path, args: &str) -> String {
+    format!(
+        r#"
+apiVersion: byoc.dev/v1alpha1
+kind: CloudService
+metadata: {{ name: site, namespace: shop }}
+spec:
+  accountRef: {{ name: ACCOUNT }}
+  build:
+    context: "{}"
+    args: [{args}]
+  ports: [{{ name: http, containerPort: 80 }}]
+  replicas: 1
+"#,
+        dir.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byoc_apply_uploads_a_local_context_builds_it_once_and_delete_leaves_nothing() {
+    let dir = std::env::temp_dir().join(format!("byoc-build-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("node_modules")).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM nginx:1.27\nCOPY index.html /usr/share/nginx/html/\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("index.html"), "<h1>hello</h1>\n").unwrap();
+    std::fs::write(dir.join("node_modules/big.js"), "x".repeat(10_000)).unwrap();
+    std::fs::write(dir.join(".dockerignore"), "node_modules\n").unwrap();
+    let w = World::with_layer("build-local", World::fast_layer());
+    let layer = w.layer.clone().expect("a layer");
+    let yaml = local(&dir, "{ name: MODE, value: release }");
+
+    let statuses = w.apply(&yaml).await.expect("applied");
+    let b = statuses[0].1.build.clone().expect("a build status");
+    assert_eq!(b.phase, BuildPhase::Succeeded);
+    assert!(b.source.starts_with("sha256:"), "named by its content digest: {b:?}");
+    assert!(b.image.as_deref().unwrap_or_default().contains("@sha256:"));
+    assert_eq!(layer.count("StartBuild"), 1);
+    assert_eq!(layer.count("PutObject"), 1);
+
+    // What .dockerignore drops does not change the source; nothing builds or uploads again.
+    std::fs::write(dir.join("node_modules/big.js"), "y".repeat(10_000)).unwrap();
+    let plans = w.plan(&yaml).await;
+    assert!(plans.iter().all(|(_, p)| p.is_empty()), "{plans:#?}");
+    w.apply(&yaml).await.expect("applied again");
+    assert_eq!(layer.count("StartBuild"), 1, "an unchanged context never builds again");
+    assert_eq!(layer.count("PutObject"), 1, "nor uploads again");
+
+    // A failing build: Stalled/BuildFailed with the log, nothing deployed from it.
+    let statuses = w.apply(&local(&dir, "{ name: MODE, value: broken }")).await.expect("applied");
+    let status = &statuses[0].1;
+    let failed = status.build.clone().expect("a build status");
+    assert_eq!(failed.phase, BuildPhase::Failed);
+    assert!(
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Stalled" && c.status == "True" && c.reason == "BuildFailed"),
+        "{status:?}"
+    );
+
+    w.delete(&yaml).await;
+    let left = w.inventory().await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
