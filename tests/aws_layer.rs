@@ -615,6 +615,7 @@ fn throttle_buckets_follow_aws_documented_default_rates() {
         ("secretsmanager", "CreateSecret", vec![(50.0, 50.0)], "CreateSecret 50 per second"),
         ("logs", "PutRetentionPolicy", vec![(5.0, 5.0)], "PutRetentionPolicy 5 per second"),
         ("ecr", "CreateRepository", vec![], "no published rate"),
+        ("codebuild", "StartBuild", vec![], "no published rate"),
         ("ec2", "DescribeVpcs", vec![], "not modelled"),
     ];
     for (service, operation, rates, reason) in cases {
@@ -857,4 +858,625 @@ async fn the_operator_applies_a_whole_service_through_the_layer_and_sees_its_rol
         assert!(calls.iter().any(|c| c.service == service), "{service} went through the layer");
     }
     assert!(calls.iter().all(|c| c.status < 500), "no server error on the way: {calls:?}");
+}
+
+// CodeBuild: builds in time, their logs, their image.
+
+use aws_sdk_codebuild::types::{
+    ArtifactsType, Build, CloudWatchLogsConfig, ComputeType, EnvironmentType, EnvironmentVariable,
+    EnvironmentVariableType, LogsConfig, LogsConfigStatusType, ProjectArtifacts,
+    ProjectEnvironment, ProjectSource, SortOrderType, SourceType, StatusType, Tag,
+};
+
+/// The operator's buildspec, near enough: log in, build and push with buildx.
+const BUILDSPEC: &str = r#"version: 0.2
+phases:
+  pre_build:
+    commands:
+      - aws ecr get-login-password | docker login --username AWS --password-stdin "${BYOC_IMAGE%%/*}"
+  build:
+    commands:
+      - docker buildx create --use --name byoc
+      - docker buildx build --platform "$BYOC_PLATFORM" -f "$BYOC_DOCKERFILE" -t "$BYOC_IMAGE:$BYOC_IMAGE_TAG" --push .
+"#;
+
+const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+
+/// Builds 1 s long: each phase is observable at a 40 ms poll.
+fn builds_fast() -> Config {
+    Config { build_duration: MS(1000), ..fast() }
+}
+
+/// A NO_SOURCE project through the layer (and an ECR repository for its image).
+struct Project {
+    codebuild: aws_sdk_codebuild::Client,
+    ecr: aws_sdk_ecr::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+    name: String,
+    repository: String,
+}
+
+fn plain(name: &str, value: &str) -> EnvironmentVariable {
+    EnvironmentVariable::builder()
+        .name(name)
+        .value(value)
+        .r#type(EnvironmentVariableType::Plaintext)
+        .build()
+        .unwrap()
+}
+
+impl Project {
+    async fn new(layer: &Layer) -> Project {
+        let project = Project::without_repository(layer).await;
+        project.ecr.create_repository().repository_name(&project.repository).send().await.unwrap();
+        project
+    }
+
+    async fn without_repository(layer: &Layer) -> Project {
+        let config = layer.sdk_config();
+        let name = unique("web");
+        let project = Project {
+            codebuild: aws_sdk_codebuild::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            repository: format!("byoc/shop/{name}"),
+            name,
+        };
+        let source =
+            ProjectSource::builder().r#type(SourceType::NoSource).buildspec(BUILDSPEC).build();
+        let artifacts = ProjectArtifacts::builder().r#type(ArtifactsType::NoArtifacts).build();
+        let environment = ProjectEnvironment::builder()
+            .r#type(EnvironmentType::LinuxContainer)
+            .image("aws/codebuild/amazonlinux-x86_64-standard:5.0")
+            .compute_type(ComputeType::BuildGeneral1Small)
+            .privileged_mode(true)
+            .build();
+        let logs = CloudWatchLogsConfig::builder()
+            .status(LogsConfigStatusType::Enabled)
+            .group_name(format!("/byoc/builds/{}", project.name))
+            .stream_name("web")
+            .build()
+            .unwrap();
+        project
+            .codebuild
+            .create_project()
+            .name(&project.name)
+            .source(source.unwrap())
+            .artifacts(artifacts.unwrap())
+            .environment(environment.unwrap())
+            .service_role("arn:aws:iam::123456789012:role/byoc-build")
+            .timeout_in_minutes(30)
+            .logs_config(LogsConfig::builder().cloud_watch_logs(logs).build())
+            .tags(Tag::builder().key("byoc.dev/service").value("shop/web").build())
+            .send()
+            .await
+            .unwrap();
+        project
+    }
+
+    fn image(&self) -> String {
+        format!("{REGISTRY}/{}", self.repository)
+    }
+
+    /// The variables the operator always passes, for `tag`.
+    fn variables(&self, tag: &str) -> Vec<EnvironmentVariable> {
+        vec![
+            plain("BYOC_IMAGE", &self.image()),
+            plain("BYOC_IMAGE_TAG", tag),
+            plain("BYOC_PLATFORM", "linux/amd64"),
+            plain("BYOC_DOCKERFILE", "Dockerfile"),
+        ]
+    }
+
+    fn start(
+        &self,
+        variables: Vec<EnvironmentVariable>,
+    ) -> aws_sdk_codebuild::operation::start_build::builders::StartBuildFluentBuilder {
+        self.codebuild
+            .start_build()
+            .project_name(&self.name)
+            .source_type_override(SourceType::NoSource)
+            .buildspec_override(BUILDSPEC)
+            .set_environment_variables_override(Some(variables))
+    }
+
+    async fn get(&self, id: &str) -> Build {
+        let out = self.codebuild.batch_get_builds().ids(id).send().await.unwrap();
+        assert!(out.builds_not_found().is_empty(), "{out:?}");
+        out.builds()[0].clone()
+    }
+
+    /// Polls until the build is complete; returns it and the phases seen current on the way.
+    async fn finish(&self, id: &str) -> (Build, Vec<String>) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            let build = self.get(id).await;
+            let phase = build.current_phase().unwrap_or_default().to_string();
+            if seen.last() != Some(&phase) {
+                seen.push(phase);
+            }
+            if build.build_complete() {
+                return (build, seen);
+            }
+            assert!(Instant::now() < deadline, "build {id} never completed: {build:?}");
+            tokio::time::sleep(MS(40)).await;
+        }
+    }
+
+    async fn digest(&self, tag: &str) -> Option<String> {
+        let id = aws_sdk_ecr::types::ImageIdentifier::builder().image_tag(tag).build();
+        let out =
+            self.ecr.describe_images().repository_name(&self.repository).image_ids(id).send().await;
+        let out = out.ok()?;
+        out.image_details().first().and_then(|d| d.image_digest().map(str::to_string))
+    }
+
+    async fn log(&self, build: &Build) -> Vec<String> {
+        let logs = build.logs().unwrap();
+        let out = self
+            .logs
+            .get_log_events()
+            .log_group_name(logs.group_name().unwrap())
+            .log_stream_name(logs.stream_name().unwrap())
+            .start_from_head(true)
+            .send()
+            .await
+            .unwrap();
+        out.events().iter().map(|e| e.message().unwrap_or_default().to_string()).collect()
+    }
+}
+
+/// `(phaseType, phaseStatus, first context's statusCode)` per phase.
+fn phases(build: &Build) -> Vec<(String, String, Option<String>)> {
+    build
+        .phases()
+        .iter()
+        .map(|p| {
+            (
+                p.phase_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                p.phase_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                p.contexts().first().map(|c| c.status_code().unwrap_or_default().to_string()),
+            )
+        })
+        .collect()
+}
+
+fn phase(name: &str, status: &str, context: Option<&str>) -> (String, String, Option<String>) {
+    (name.into(), status.into(), context.map(str::to_string))
+}
+
+#[tokio::test]
+async fn a_build_runs_through_its_phases_in_order_succeeds_and_then_its_image_is_in_ecr() {
+    let layer = layer(builds_fast());
+    let project = Project::new(&layer).await;
+    let mut variables = project.variables("abc123");
+    variables.push(plain("BYOC_GIT_COMMIT", "abc123"));
+    let started = project.start(variables).idempotency_token("t-1").send().await.unwrap();
+    let started = started.build_value().unwrap();
+    assert_eq!(started.build_status(), Some(&StatusType::InProgress));
+    assert_eq!((started.current_phase(), started.build_number()), (Some("SUBMITTED"), Some(1)));
+    assert!(!started.build_complete());
+    let id = started.id().unwrap().to_string();
+    let uuid = id.strip_prefix(&format!("{}:", project.name)).unwrap();
+    assert_eq!(uuid.len(), 36, "{id}");
+    assert_eq!(
+        started.logs().unwrap().deep_link(),
+        Some(
+            "https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logEvent:group=null;stream=null"
+        ),
+        "no stream before PROVISIONING"
+    );
+
+    let (build, seen) = project.finish(&id).await;
+    let order = [
+        "SUBMITTED",
+        "QUEUED",
+        "PROVISIONING",
+        "DOWNLOAD_SOURCE",
+        "INSTALL",
+        "PRE_BUILD",
+        "BUILD",
+        "POST_BUILD",
+        "UPLOAD_ARTIFACTS",
+        "FINALIZING",
+        "COMPLETED",
+    ];
+    let positions: Vec<usize> =
+        seen.iter().map(|p| order.iter().position(|o| o == p).unwrap()).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "phases out of order: {seen:?}");
+    assert!(seen.len() >= 8, "most phases were seen current: {seen:?}");
+    assert_eq!(build.build_status(), Some(&StatusType::Succeeded));
+    assert!(build.end_time().is_some());
+    let all = phases(&build);
+    assert_eq!(all.len(), 11);
+    assert_eq!(all[0], phase("SUBMITTED", "SUCCEEDED", None));
+    assert_eq!(all[6], phase("BUILD", "SUCCEEDED", Some("")));
+    assert_eq!(all[10], phase("COMPLETED", "", None));
+    let logs = build.logs().unwrap();
+    let stream = format!("web/{uuid}");
+    assert_eq!(logs.group_name(), Some(format!("/byoc/builds/{}", project.name).as_str()));
+    assert_eq!(logs.stream_name(), Some(stream.as_str()));
+    assert!(logs.cloud_watch_logs_arn().unwrap().ends_with(&format!(":log-stream:{stream}")));
+    let environment = build.environment().unwrap();
+    assert!(environment.privileged_mode().unwrap());
+    let echoed: Vec<(&str, &str)> =
+        environment.environment_variables().iter().map(|v| (v.name(), v.value())).collect();
+    assert!(echoed.contains(&("BYOC_IMAGE_TAG", "abc123")), "{echoed:?}");
+    assert_eq!(build.source().unwrap().location(), None, "NO_SOURCE has no location");
+
+    let digest = project.digest("abc123").await.expect("the image is in ECR");
+    assert!(digest.starts_with("sha256:") && digest.len() == 71, "{digest}");
+    let summary = &layer.builds(&project.name)[0];
+    assert_eq!((summary.status.as_str(), summary.commit.as_deref()), ("SUCCEEDED", Some("abc123")));
+    assert_eq!(summary.digest.as_deref(), Some(digest.as_str()));
+    assert_eq!(layer.started_builds(), 1);
+    let log = project.log(&build).await;
+    let container =
+        regex::Regex::new(r"^\[Container\] \d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6} ").unwrap();
+    assert!(
+        log.iter().any(|l| container.is_match(l) && l.ends_with("Entering phase BUILD")),
+        "{log:#?}"
+    );
+    let pushed = format!("#7 pushing manifest for {}:abc123", project.image());
+    assert!(log.contains(&pushed), "{log:#?}");
+    assert!(log.iter().any(|l| l.ends_with("Phase complete: POST_BUILD State: SUCCEEDED")));
+    assert!(
+        layer
+            .calls()
+            .iter()
+            .any(|c| (c.service.as_str(), c.operation.as_str()) == ("codebuild", "StartBuild"))
+    );
+}
+
+#[tokio::test]
+async fn images_differ_per_tag_and_platform_and_an_arm_build_says_so() {
+    let layer = layer(builds_fast());
+    let project = Project::new(&layer).await;
+    let amd = project.start(project.variables("v1")).send().await.unwrap();
+    let mut arm_variables = project.variables("v1-arm64");
+    arm_variables[2] = plain("BYOC_PLATFORM", "linux/arm64");
+    let arm = project
+        .start(arm_variables)
+        .environment_type_override(aws_sdk_codebuild::types::EnvironmentType::ArmContainer)
+        .image_override("aws/codebuild/amazonlinux-aarch64-standard:3.0")
+        .send()
+        .await
+        .unwrap();
+    let arm = project.finish(arm.build_value().unwrap().id().unwrap()).await.0;
+    project.finish(amd.build_value().unwrap().id().unwrap()).await;
+    assert_eq!(arm.environment().unwrap().r#type(), &EnvironmentType::ArmContainer);
+    assert_eq!(arm.build_number(), Some(2));
+    let (one, two) =
+        (project.digest("v1").await.unwrap(), project.digest("v1-arm64").await.unwrap());
+    assert_ne!(one, two);
+}
+
+#[tokio::test]
+async fn with_a_push_lag_a_succeeded_build_has_no_image_in_ecr_until_the_lag_has_passed() {
+    let layer = layer(Config { image_push_lag: MS(800), ..builds_fast() });
+    let project = Project::new(&layer).await;
+    let started = project.start(project.variables("v2")).send().await.unwrap();
+    let (build, _) = project.finish(started.build_value().unwrap().id().unwrap()).await;
+    assert_eq!(build.build_status(), Some(&StatusType::Succeeded));
+    let done = Instant::now();
+    assert_eq!(project.digest("v2").await, None, "SUCCEEDED, but no image yet");
+    assert_eq!(layer.builds(&project.name)[0].digest, None);
+
+    sleep_until(done, MS(900)).await;
+    assert!(project.digest("v2").await.is_some());
+}
+
+#[tokio::test]
+async fn a_failing_build_fails_in_build_with_its_context_and_its_log_says_why() {
+    let layer = layer(builds_fast());
+    let project = Project::new(&layer).await;
+    let mut variables = project.variables("v3");
+    variables.push(plain("BUILD_ARG_MODE", "broken"));
+    let started = project.start(variables).send().await.unwrap();
+    let (build, _) = project.finish(started.build_value().unwrap().id().unwrap()).await;
+
+    assert_eq!(build.build_status(), Some(&StatusType::Failed));
+    let all = phases(&build);
+    assert_eq!(all[6], phase("BUILD", "FAILED", Some("COMMAND_EXECUTION_ERROR")));
+    assert_eq!(
+        all[7..],
+        [
+            phase("POST_BUILD", "SUCCEEDED", Some("")),
+            phase("UPLOAD_ARTIFACTS", "SUCCEEDED", Some("")),
+            phase("FINALIZING", "SUCCEEDED", Some("")),
+            phase("COMPLETED", "", None),
+        ],
+        "UPLOAD_ARTIFACTS is always attempted"
+    );
+    let docker = BUILDSPEC.lines().find(|l| l.contains("buildx build")).unwrap();
+    let docker = docker.trim().trim_start_matches("- ");
+    let message = build.phases()[6].contexts()[0].message().unwrap();
+    assert_eq!(message, format!("Error while executing command: {docker}. Reason: exit status 1"));
+
+    let log = project.log(&build).await;
+    let solve = "ERROR: failed to solve: process \"/bin/sh -c make\" did not complete successfully: exit code: 2";
+    let at = log.iter().position(|l| l == solve).expect("docker's error is in the log");
+    assert!(
+        log[at + 1].ends_with(&format!("Command did not exit successfully {docker} exit status 1"))
+    );
+    assert!(log[at + 2].ends_with("Phase complete: BUILD State: FAILED"));
+    assert!(log[at + 3].ends_with(&format!(
+        "Phase context status code: COMMAND_EXECUTION_ERROR Message: {message}"
+    )));
+    assert_eq!(project.digest("v3").await, None, "a failed build pushes nothing");
+}
+
+#[tokio::test]
+async fn a_build_whose_repository_is_missing_fails_in_build_as_docker_push_does() {
+    let layer = layer(builds_fast());
+    let project = Project::without_repository(&layer).await;
+    let started = project.start(project.variables("v4")).send().await.unwrap();
+    let (build, _) = project.finish(started.build_value().unwrap().id().unwrap()).await;
+
+    assert_eq!(build.build_status(), Some(&StatusType::Failed));
+    assert_eq!(phases(&build)[6], phase("BUILD", "FAILED", Some("COMMAND_EXECUTION_ERROR")));
+    let refusal = format!(
+        "name unknown: The repository with name '{}' does not exist in the registry with id '123456789012'",
+        project.repository
+    );
+    let log = project.log(&build).await;
+    let pushed =
+        format!("ERROR: failed to solve: failed to push {}:v4: {refusal}", project.image());
+    assert!(log.contains(&pushed), "{log:#?}");
+}
+
+#[tokio::test]
+async fn stop_build_stops_a_running_build_at_once_and_it_stays_stopped_with_nothing_pushed() {
+    let layer = layer(builds_fast());
+    let project = Project::new(&layer).await;
+    let started = project.start(project.variables("v5")).send().await.unwrap();
+    let id = started.build_value().unwrap().id().unwrap().to_string();
+    tokio::time::sleep(MS(450)).await;
+
+    let stopped = project.codebuild.stop_build().id(&id).send().await.unwrap();
+    let stopped = stopped.build_value().unwrap();
+    assert_eq!(stopped.build_status(), Some(&StatusType::Stopped));
+    assert_eq!(stopped.current_phase(), Some("COMPLETED"));
+    assert!(stopped.build_complete());
+    let all = phases(stopped);
+    assert_eq!(all.last().unwrap(), &phase("COMPLETED", "", None));
+    assert_eq!(all[all.len() - 2].1, "STOPPED");
+
+    tokio::time::sleep(MS(900)).await;
+    let later = project.get(&id).await;
+    assert_eq!(later.build_status(), Some(&StatusType::Stopped));
+    assert_eq!(later.phases().len(), stopped.phases().len());
+    assert_eq!(project.digest("v5").await, None);
+    let again = project.codebuild.stop_build().id(&id).send().await.unwrap();
+    assert_eq!(
+        again.build_value().unwrap().end_time(),
+        stopped.end_time(),
+        "a completed build is returned as it is"
+    );
+}
+
+#[tokio::test]
+async fn an_idempotency_token_returns_the_same_build_for_the_same_request_and_refuses_other_parameters()
+ {
+    let layer = layer(builds_fast());
+    let project = Project::new(&layer).await;
+    let first =
+        project.start(project.variables("v6")).idempotency_token("deploy-v6").send().await.unwrap();
+    let again =
+        project.start(project.variables("v6")).idempotency_token("deploy-v6").send().await.unwrap();
+    assert_eq!(first.build_value().unwrap().id(), again.build_value().unwrap().id());
+    assert_eq!((layer.started_builds(), layer.count("StartBuild")), (1, 1));
+
+    let other = project.start(project.variables("v7")).idempotency_token("deploy-v6").send().await;
+    let err = AwsError::from_sdk("StartBuild", other.unwrap_err());
+    assert_eq!(err.code, "InvalidInputException");
+    assert_eq!(layer.started_builds(), 1);
+}
+
+#[tokio::test]
+async fn list_builds_for_project_lists_newest_first_and_build_numbers_count_per_project() {
+    let layer = layer(builds_fast());
+    let project = Project::new(&layer).await;
+    let mut ids = Vec::new();
+    for tag in ["a", "b", "c"] {
+        let out = project.start(project.variables(tag)).send().await.unwrap();
+        ids.push(out.build_value().unwrap().id().unwrap().to_string());
+    }
+    let listed = project
+        .codebuild
+        .list_builds_for_project()
+        .project_name(&project.name)
+        .send()
+        .await
+        .unwrap();
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(listed.ids(), newest_first);
+    let ascending = project
+        .codebuild
+        .list_builds_for_project()
+        .project_name(&project.name)
+        .sort_order(SortOrderType::Ascending)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ascending.ids(), ids);
+    let numbers: Vec<u64> = layer.builds(&project.name).iter().map(|b| b.number).collect();
+    assert_eq!(numbers, [1, 2, 3]);
+}
+
+#[tokio::test]
+async fn a_no_source_project_needs_no_location_and_reads_back_as_created() {
+    let layer = layer(builds_fast());
+    let project = Project::without_repository(&layer).await;
+    let missing = unique("nope");
+    let out = project
+        .codebuild
+        .batch_get_projects()
+        .names(&project.name)
+        .names(&missing)
+        .send()
+        .await
+        .unwrap();
+    let read = &out.projects()[0];
+    let source = read.source().unwrap();
+    assert_eq!((source.r#type(), source.location()), (&SourceType::NoSource, None));
+    assert_eq!(source.buildspec(), Some(BUILDSPEC));
+    let tags: Vec<(&str, &str)> =
+        read.tags().iter().map(|t| (t.key().unwrap(), t.value().unwrap())).collect();
+    assert_eq!(tags, [("byoc.dev/service", "shop/web")]);
+    assert_eq!(out.projects_not_found(), [missing]);
+}
+
+#[tokio::test]
+async fn unknown_projects_and_builds_are_answered_as_codebuild_answers_them() {
+    let layer = layer(builds_fast());
+    let project = Project::new(&layer).await;
+    let codebuild = &project.codebuild;
+    let start = codebuild.start_build().project_name(unique("gone")).send().await;
+    let err = AwsError::from_sdk("StartBuild", start.unwrap_err());
+    assert_eq!(err.code, "ResourceNotFoundException");
+    assert!(err.message.starts_with("Project cannot be found: arn:aws:codebuild:eu-west-1:"));
+
+    let ghost = format!("{}:00000000-0000-4000-8000-000000000000", project.name);
+    let out = codebuild.batch_get_builds().ids(&ghost).send().await.unwrap();
+    assert_eq!((out.builds().len(), out.builds_not_found()), (0, [ghost.clone()].as_slice()));
+    let err = AwsError::from_sdk(
+        "StopBuild",
+        codebuild.stop_build().id(&ghost).send().await.unwrap_err(),
+    );
+    assert_eq!(err.code, "ResourceNotFoundException");
+    let short = project.start(project.variables("x")).timeout_in_minutes_override(1).send().await;
+    let err = AwsError::from_sdk("StartBuild", short.unwrap_err());
+    assert_eq!(err.code, "InvalidInputException");
+    assert_eq!(layer.started_builds(), 0);
+}
+
+#[tokio::test]
+async fn a_build_running_past_its_timeout_times_out_and_pushes_nothing() {
+    // A 2 s build whose 5 minutes last 1 s: it times out in BUILD.
+    let layer = layer(Config { build_duration: MS(2000), build_minute: MS(200), ..fast() });
+    let project = Project::new(&layer).await;
+    let started =
+        project.start(project.variables("v8")).timeout_in_minutes_override(5).send().await.unwrap();
+    let (build, _) = project.finish(started.build_value().unwrap().id().unwrap()).await;
+
+    assert_eq!(build.build_status(), Some(&StatusType::TimedOut));
+    assert_eq!(build.timeout_in_minutes(), Some(5));
+    let all = phases(&build);
+    assert_eq!(
+        all[6..],
+        [
+            phase("BUILD", "TIMED_OUT", Some("BUILD_TIMED_OUT")),
+            phase("FINALIZING", "SUCCEEDED", Some("")),
+            phase("COMPLETED", "", None),
+        ]
+    );
+    tokio::time::sleep(MS(100)).await;
+    assert_eq!(project.digest("v8").await, None);
+}
+
+#[tokio::test]
+async fn secrets_manager_values_and_build_args_never_reach_the_build_log() {
+    let layer = layer(builds_fast());
+    let project = Project::new(&layer).await;
+    let secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:npm-token-Ab12Cd";
+    let mut variables = project.variables("v9");
+    variables.push(
+        EnvironmentVariable::builder()
+            .name("BUILD_ARG_NPM_TOKEN")
+            .value(secret)
+            .r#type(EnvironmentVariableType::SecretsManager)
+            .build()
+            .unwrap(),
+    );
+    variables.push(plain("BUILD_ARG_GREETING", "hello-from-plaintext"));
+    let started = project.start(variables).send().await.unwrap();
+    let (build, _) = project.finish(started.build_value().unwrap().id().unwrap()).await;
+    assert_eq!(build.build_status(), Some(&StatusType::Succeeded));
+
+    let log = project.log(&build).await.join("\n");
+    assert!(log.contains(&format!("{}:v9", project.image())), "the image is named");
+    assert!(!log.contains("npm-token"), "no secret reference in the log");
+    assert!(!log.contains("hello-from-plaintext"));
+}
+
+#[tokio::test]
+async fn an_s3_source_must_exist_when_the_build_downloads_it() {
+    let layer = layer(builds_fast());
+    let project = Project::new(&layer).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&layer.sdk_config()).force_path_style(true).build(),
+    );
+    let bucket = unique("sources");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let from_s3 = |key: &str| {
+        project
+            .start(project.variables(key))
+            .source_type_override(SourceType::S3)
+            .source_location_override(format!("{bucket}/{key}.tar.gz"))
+            .send()
+    };
+    let missing = from_s3("missing").await.unwrap();
+    let (build, _) = project.finish(missing.build_value().unwrap().id().unwrap()).await;
+    assert_eq!(build.build_status(), Some(&StatusType::Failed));
+    let all = phases(&build);
+    assert_eq!(all[3], phase("DOWNLOAD_SOURCE", "FAILED", Some("CLIENT_ERROR")));
+    assert_eq!(
+        all[4..],
+        [phase("FINALIZING", "SUCCEEDED", Some("")), phase("COMPLETED", "", None)]
+    );
+
+    let body = aws_sdk_s3::primitives::ByteStream::from_static(b"source");
+    s3.put_object().bucket(&bucket).key("present.tar.gz").body(body).send().await.unwrap();
+    let present = from_s3("present").await.unwrap();
+    let (build, _) = project.finish(present.build_value().unwrap().id().unwrap()).await;
+    assert_eq!(build.build_status(), Some(&StatusType::Succeeded));
+    assert_eq!(
+        build.source().unwrap().location(),
+        Some(format!("{bucket}/present.tar.gz").as_str())
+    );
+}
+
+#[tokio::test]
+async fn update_project_replaces_the_named_settings_and_keeps_the_builds_numbering() {
+    let layer = layer(builds_fast());
+    let project = Project::new(&layer).await;
+    project.start(project.variables("u1")).send().await.unwrap();
+    let updated = project
+        .codebuild
+        .update_project()
+        .name(&project.name)
+        .timeout_in_minutes(45)
+        .tags(Tag::builder().key("byoc.dev/service").value("shop/api").build())
+        .send()
+        .await
+        .unwrap();
+    let updated = updated.project().unwrap();
+    assert_eq!(updated.timeout_in_minutes(), Some(45));
+    assert_eq!(updated.source().unwrap().location(), None);
+
+    let read = project.codebuild.batch_get_projects().names(&project.name).send().await.unwrap();
+    let read = &read.projects()[0];
+    assert_eq!(read.timeout_in_minutes(), Some(45));
+    assert_eq!(read.source().unwrap().buildspec(), Some(BUILDSPEC), "unnamed settings stay");
+    let tags: Vec<(&str, &str)> =
+        read.tags().iter().map(|t| (t.key().unwrap(), t.value().unwrap())).collect();
+    assert_eq!(tags, [("byoc.dev/service", "shop/api")]);
+    let second = project.start(project.variables("u2")).send().await.unwrap();
+    let second = second.build_value().unwrap();
+    assert_eq!((second.build_number(), second.timeout_in_minutes()), (Some(2), Some(45)));
+
+    let missing = project.codebuild.update_project().name(unique("gone")).send().await;
+    let err = AwsError::from_sdk("UpdateProject", missing.unwrap_err());
+    assert_eq!(err.code, "ResourceNotFoundException");
 }

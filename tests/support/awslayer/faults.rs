@@ -40,7 +40,7 @@ impl Fault {
 #[derive(Clone, Debug, PartialEq)]
 pub enum FaultKind {
     /// HTTP 500 with the service's server-error shape (`ServerException` for ECS and ECR,
-    /// `InternalFailure` for ELBv2, `InternalServiceError` for Secrets Manager,
+    /// `InternalFailure` for ELBv2 and CodeBuild, `InternalServiceError` for Secrets Manager,
     /// `ServiceUnavailableException` for CloudWatch Logs).
     ServerError,
     /// The request is held this long, then handled normally.

@@ -5,7 +5,9 @@
 //! cargo run --example aws-layer -- --upstream http://127.0.0.1:5000 --port 4566 \
 //!     [--task-start-secs S] [--drain-secs S] [--service-draining-secs S] \
 //!     [--secret-name-reuse-secs S] [--target-group-in-use-secs S] \
-//!     [--throttle-scale F] [--failing-image SUBSTRING]...
+//!     [--throttle-scale F] [--failing-image SUBSTRING]... \
+//!     [--build-secs S] [--build-minute-secs S] [--image-push-lag-secs S] \
+//!     [--failing-build SUBSTRING]...
 //! ```
 
 #[allow(dead_code, unused_imports)]
@@ -18,13 +20,15 @@ use awslayer::{Config, Layer};
 
 const USAGE: &str = "usage: aws-layer --upstream URL [--port N] [--task-start-secs S] [--drain-secs S] \
 [--service-draining-secs S] [--secret-name-reuse-secs S] [--target-group-in-use-secs S] \
-[--throttle-scale F] [--failing-image SUBSTRING]...";
+[--throttle-scale F] [--failing-image SUBSTRING]... [--build-secs S] [--build-minute-secs S] \
+[--image-push-lag-secs S] [--failing-build SUBSTRING]...";
 
 fn main() {
     let mut upstream = None;
     let mut port = 0u16;
     let mut config = Config::default();
     let mut failing_images = Vec::new();
+    let mut failing_builds = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| fail(&format!("{flag} needs a value")));
@@ -49,6 +53,10 @@ fn main() {
                 config.throttle_scale = Some(scale);
             }
             "--failing-image" => failing_images.push(value()),
+            "--build-secs" => config.build_duration = secs(value()),
+            "--build-minute-secs" => config.build_minute = secs(value()),
+            "--image-push-lag-secs" => config.image_push_lag = secs(value()),
+            "--failing-build" => failing_builds.push(value()),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return;
@@ -58,6 +66,9 @@ fn main() {
     }
     if !failing_images.is_empty() {
         config.failing_images = failing_images;
+    }
+    if !failing_builds.is_empty() {
+        config.failing_builds = failing_builds;
     }
     let Some(upstream) = upstream else { fail("--upstream is required") };
     let layer = Layer::start_on(&upstream, config, port);

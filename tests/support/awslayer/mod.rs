@@ -1,11 +1,14 @@
 //! The AWS behaviour layer: an HTTP proxy in front of moto that plays what real AWS does and moto
 //! does not, each behaviour following the AWS page its module cites. moto answers at once and
 //! never fails; through the layer, ECS deployments take time, fail, trip the circuit breaker and
-//! roll back, and deleted services drain (`ecs`, `ecs_model`, `service`, `deployment`); deleted
-//! secret names stay taken for a while (`secrets`); target groups stay "in use" after their rule
-//! goes and are created idempotently (`elb`); requests are throttled at AWS's default rates
-//! (`throttle`); and faults can be injected on demand (`faults`). Everything else is forwarded to
-//! moto unchanged (`proxy`, `wire`). The layer models one account in one Region.
+//! roll back, and deleted services drain (`ecs`, `ecs_model`, `service`, `deployment`); CodeBuild
+//! builds run through their phases in time, fail, time out and stop, write their log lines into
+//! CloudWatch Logs and push their image into ECR (`codebuild`, `codebuild_model`, `build`,
+//! `build_effects`, `build_log`, `build_image`); deleted secret names stay taken for a while
+//! (`secrets`); target groups stay "in use" after their rule goes and are created idempotently
+//! (`elb`); requests are throttled at AWS's default rates (`throttle`); and faults can be injected
+//! on demand (`faults`). Everything else is forwarded to moto unchanged (`proxy`, `wire`). The
+//! layer models one account in one Region.
 //!
 //! The layer runs on its own thread with its own Tokio runtime, so it serves sync tests and any
 //! `#[tokio::test]` alike. It stops when the last `Layer` clone is dropped, or on `stop`.
@@ -15,6 +18,12 @@
 //! let ecs = aws_sdk_ecs::Client::new(&layer.sdk_config());
 //! ```
 
+mod build;
+mod build_effects;
+mod build_image;
+mod build_log;
+mod codebuild;
+mod codebuild_model;
 mod deployment;
 mod ecs;
 mod ecs_model;
@@ -34,6 +43,8 @@ use std::{
 };
 
 // Each test binary uses a part of the API.
+#[allow(unused_imports)]
+pub use codebuild_model::BuildSummary;
 #[allow(unused_imports)]
 pub use faults::{Fault, FaultKind};
 #[allow(unused_imports)]
@@ -59,6 +70,15 @@ pub struct Config {
     pub target_group_in_use: Duration,
     /// `None`: no throttling; `Some(f)`: AWS's default rates and bursts multiplied by `f`.
     pub throttle_scale: Option<f64>,
+    /// A CodeBuild build runs from SUBMITTED to COMPLETED in this long, unless it stops early.
+    pub build_duration: Duration,
+    /// Substrings: a build fails in its BUILD phase when one of its environment variables' values
+    /// or its source location contains one of them.
+    pub failing_builds: Vec<String>,
+    /// A successful build's image appears in ECR this long after the build reports SUCCEEDED.
+    pub image_push_lag: Duration,
+    /// How long one of a build's `timeoutInMinutes` minutes lasts.
+    pub build_minute: Duration,
 }
 
 impl Default for Config {
@@ -71,6 +91,10 @@ impl Default for Config {
             secret_name_reuse: Duration::from_secs(3),
             target_group_in_use: Duration::from_secs(2),
             throttle_scale: None,
+            build_duration: Duration::from_secs(2),
+            failing_builds: vec!["broken".into()],
+            image_push_lag: Duration::ZERO,
+            build_minute: Duration::from_secs(60),
         }
     }
 }
@@ -114,6 +138,9 @@ pub(crate) struct Shared {
     pub upstream: proxy::Upstream,
     pub started: Instant,
     pub started_wall: SystemTime,
+    /// Held while CodeBuild's effects are brought up to date (so each happens once and in order)
+    /// and through a StartBuild or UpdateProject.
+    pub settling: tokio::sync::Mutex<()>,
     state: Mutex<State>,
 }
 
@@ -128,6 +155,7 @@ pub(crate) struct State {
     pub ecs: ecs_model::Model,
     pub elb: elb::Model,
     pub secrets: secrets::Model,
+    pub codebuild: codebuild_model::Model,
 }
 
 impl Shared {
@@ -135,12 +163,17 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Seconds since the epoch of an instant, as AWS's JSON timestamps carry them.
-    pub fn epoch(&self, at: Instant) -> f64 {
-        let wall = match at.checked_duration_since(self.started) {
+    /// The wall-clock time of an instant.
+    pub fn wall(&self, at: Instant) -> SystemTime {
+        match at.checked_duration_since(self.started) {
             Some(after) => self.started_wall + after,
             None => self.started_wall - self.started.duration_since(at),
-        };
+        }
+    }
+
+    /// Seconds since the epoch of an instant, as AWS's JSON timestamps carry them.
+    pub fn epoch(&self, at: Instant) -> f64 {
+        let wall = self.wall(at);
         let secs = wall.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
         (secs * 1000.0).round() / 1000.0
     }
@@ -165,6 +198,7 @@ impl Layer {
             upstream: proxy::Upstream::new(upstream),
             started: Instant::now(),
             started_wall: SystemTime::now(),
+            settling: tokio::sync::Mutex::new(()),
             state: Mutex::new(State {
                 config,
                 faults: faults::Faults::new(seed),
@@ -176,6 +210,7 @@ impl Layer {
                 ecs: ecs_model::Model::default(),
                 elb: elb::Model::default(),
                 secrets: secrets::Model::default(),
+                codebuild: codebuild_model::Model::default(),
             }),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -249,6 +284,24 @@ impl Layer {
     /// (ECS's own rollback deployments not included).
     pub fn deployments_created(&self, service_name: &str) -> usize {
         self.shared().lock().ecs.deployments_created(service_name)
+    }
+
+    /// Substrings of environment variable values (or source locations) whose builds fail, for
+    /// builds started from now on.
+    pub fn set_failing_builds(&self, substrings: Vec<String>) {
+        self.shared().lock().config.failing_builds = substrings;
+    }
+
+    /// Builds StartBuild created, in every project (an idempotent repeat creates none).
+    pub fn started_builds(&self) -> usize {
+        self.shared().lock().codebuild.started()
+    }
+
+    /// The builds of a CodeBuild project, oldest first, as they stand now. A build waiting for
+    /// the layer to look at moto (its image push, its S3 source) reads IN_PROGRESS until the next
+    /// CodeBuild, ECR or CloudWatch Logs request settles it.
+    pub fn builds(&self, project: &str) -> Vec<BuildSummary> {
+        self.shared().lock().codebuild.summaries(project, Instant::now())
     }
 
     /// Every request seen, in the order they were answered (`at` is when each arrived).

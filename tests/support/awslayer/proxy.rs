@@ -77,11 +77,58 @@ impl Shared {
         self.upstream.send(&req).await
     }
 
+    /// A JSON 1.1 request of the layer's own to another of moto's services (not counted), signed
+    /// like `like` but for `service` (moto routes by the credential scope).
+    pub async fn ask_service(
+        &self,
+        like: &Req,
+        service: &str,
+        target: &str,
+        body: serde_json::Value,
+    ) -> Reply {
+        let mut like = like.clone();
+        rescope(&mut like.headers, service);
+        self.ask_json(&like, target, body).await
+    }
+
+    /// A REST request of the layer's own to moto (not counted), without a body, signed like
+    /// `like` but for `service`.
+    pub async fn ask_rest(
+        &self,
+        like: &Req,
+        service: &str,
+        method: http::Method,
+        path: &str,
+    ) -> Reply {
+        let mut headers = like.headers.clone();
+        rescope(&mut headers, service);
+        headers.remove("x-amz-target");
+        headers.remove(hyper::header::CONTENT_TYPE);
+        let req = Req {
+            method,
+            path_and_query: path.to_string(),
+            headers,
+            body: Bytes::new(),
+            ..like.clone()
+        };
+        self.upstream.send(&req).await
+    }
+
     /// A Query request of the layer's own to moto (not counted), signed like `like`.
     pub async fn ask_query(&self, like: &Req, params: &[(&str, &str)]) -> Reply {
         let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
         let req = Req { body: Bytes::from(body), ..like.clone() };
         self.upstream.send(&req).await
+    }
+}
+
+/// Points the `Authorization` header's credential scope at `service`.
+fn rescope(headers: &mut http::HeaderMap, service: &str) {
+    let authorization = headers.get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if let Some(value) = authorization.map(|a| wire::rescope(a, service))
+        && let Ok(value) = value.parse()
+    {
+        headers.insert(hyper::header::AUTHORIZATION, value);
     }
 }
 
@@ -144,6 +191,11 @@ async fn handle(
     // The layer's own read-out, for scripts (the demo): deployments the operator started.
     if let Some(name) = parts.uri.path().strip_prefix("/_layer/deployments/") {
         let count = shared.lock().ecs.deployments_created(name);
+        return Ok(Response::new(Full::new(Bytes::from(count.to_string()))));
+    }
+    // … and builds it started, per CodeBuild project.
+    if let Some(project) = parts.uri.path().strip_prefix("/_layer/builds/") {
+        let count = shared.lock().codebuild.summaries(project, Instant::now()).len();
         return Ok(Response::new(Full::new(Bytes::from(count.to_string()))));
     }
     let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
@@ -216,6 +268,12 @@ async fn handle(
         "ecs" => super::ecs::handle(&shared, &req).await,
         "elbv2" => super::elb::handle(&shared, &req).await,
         "secretsmanager" => super::secrets::handle(&shared, &req).await,
+        "codebuild" => super::codebuild::handle(&shared, &req).await,
+        // What builds write and push shows there on time.
+        "logs" | "ecr" => {
+            super::build_effects::settle(&shared, &req).await;
+            shared.forward(&req).await
+        }
         _ => shared.forward(&req).await,
     };
     let outcome = match reply.error_code() {

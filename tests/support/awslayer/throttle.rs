@@ -33,6 +33,10 @@
 //!   (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/cloudwatch_limits_cwl.html>):
 //!   "CreateLogGroup throttle limit in transactions per second: 10 per second", DescribeLogGroups
 //!   10, DeleteLogGroup 10, PutRetentionPolicy 5, TagResource 5, ListTagsForResource 5, ….
+//! - CodeBuild, "Quotas for AWS CodeBuild"
+//!   (<https://docs.aws.amazon.com/codebuild/latest/userguide/limits.html>): no request rates are
+//!   published (only counts: builds running at once, ids a BatchGetBuilds may ask for); CodeBuild
+//!   is not throttled here.
 //!
 //! Where a page gives only a per-second rate (Secrets Manager, ECR, Logs) the burst is one
 //! second's worth. A scaled burst never drops below one token, so a tiny scale still lets single

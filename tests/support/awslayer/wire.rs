@@ -2,7 +2,7 @@
 //! request is, the error shapes the SDKs parse, and the little XML the ELBv2 behaviours read.
 //! Pure; no IO.
 //!
-//! - JSON 1.1 services (ECS, ECR, CloudWatch Logs, Secrets Manager) name the operation in
+//! - JSON 1.1 services (ECS, ECR, CloudWatch Logs, Secrets Manager, CodeBuild) name the operation in
 //!   `X-Amz-Target: <Prefix>.<Operation>` and answer errors as HTTP 4xx/5xx with
 //!   `{"__type": "<Code>", "message": "<text>"}` (Smithy `awsJson1_1` protocol,
 //!   <https://smithy.io/2.0/aws/protocols/aws-json-1_1-protocol.html>: "the error type is read from
@@ -97,6 +97,7 @@ pub fn classify(
             "AmazonEC2ContainerRegistry_V20150921" => "ecr".to_string(),
             "Logs_20140328" => "logs".to_string(),
             "secretsmanager" => "secretsmanager".to_string(),
+            "CodeBuild_20161006" => "codebuild".to_string(),
             _ => scope.unwrap_or_else(|| prefix.to_lowercase()),
         };
         return (service, operation.to_string());
@@ -126,6 +127,19 @@ fn credential_scope_service(authorization: &str) -> Option<String> {
     let credential = authorization.split("Credential=").nth(1)?;
     let credential = credential.split([',', ' ']).next()?;
     credential.split('/').nth(3).map(str::to_string)
+}
+
+/// A SigV4 `Authorization` header with its credential scope's service replaced by `service`.
+pub fn rescope(authorization: &str, service: &str) -> String {
+    let Some((head, rest)) = authorization.split_once("Credential=") else {
+        return authorization.to_string();
+    };
+    let end = rest.find([',', ' ']).unwrap_or(rest.len());
+    let mut scope: Vec<&str> = rest[..end].split('/').collect();
+    if scope.len() == 5 {
+        scope[3] = service;
+    }
+    format!("{head}Credential={}{}", scope.join("/"), &rest[end..])
 }
 
 /// A JSON 1.1 error response.
