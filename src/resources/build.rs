@@ -14,7 +14,7 @@
 use aws_sdk_codebuild::types::{
     ArtifactsType, CloudWatchLogsConfig, ComputeType, EnvironmentType, EnvironmentVariable,
     EnvironmentVariableType, LogsConfig, LogsConfigStatusType, ProjectArtifacts,
-    ProjectEnvironment, ProjectSource, SortOrderType, SourceType, StatusType,
+    ProjectEnvironment, ProjectSource, SourceType, StatusType,
 };
 
 use super::{Presence, tags};
@@ -153,17 +153,14 @@ async fn image(aws: &Aws, b: &DesiredBuild) -> Result<Option<String>, AwsError> 
     }))
 }
 
-/// The ten newest builds of the project (none when the project does not exist).
+/// The ten newest builds of the project (none when the project does not exist). Newest first is
+/// the default order; setting it fails for a project with more than 100 builds.
 async fn recent_runs(aws: &Aws, project: &str) -> Result<Vec<Run>, AwsError> {
     let listed = aws
         .call(
             "codebuild",
             "ListBuildsForProject",
-            aws.codebuild
-                .list_builds_for_project()
-                .project_name(project)
-                .sort_order(SortOrderType::Descending)
-                .send(),
+            aws.codebuild.list_builds_for_project().project_name(project).send(),
         )
         .await;
     let ids: Vec<String> = match listed {
