@@ -147,7 +147,10 @@ pub async fn teardown(
         .iter()
         .filter_map(|c| c.cluster_arn())
         .chain(clusters.failures().iter().filter_map(|f| f.arn()));
-    if let Some(id) = arns.filter_map(build_bucket::account_id).next() {
+    // Only an account that builds from source has a build bucket.
+    if let Some(id) =
+        arns.filter_map(build_bucket::account_id).next().filter(|_| spec.build.is_some())
+    {
         teardown_bucket(aws, account, spec, cluster_id, id, act, &mut plan).await?;
     }
     Ok(plan)

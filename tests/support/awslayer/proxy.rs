@@ -202,7 +202,7 @@ async fn handle(
     let path_and_query =
         parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
     let (service, operation) =
-        wire::classify(&parts.method, parts.uri.path(), &parts.headers, &body);
+        wire::classify(&parts.method, &path_and_query, &parts.headers, &body);
     let req = Req {
         method: parts.method,
         path_and_query,

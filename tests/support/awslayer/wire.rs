@@ -81,14 +81,15 @@ impl Reply {
     }
 }
 
-/// The service (`ecs`, `elbv2`, `secretsmanager`, `ecr`, `logs`, `ec2`, …) and operation of a
-/// request. Other requests (REST) are named by method and path.
+/// The service (`ecs`, `elbv2`, `secretsmanager`, `ecr`, `logs`, `ec2`, `s3`, …) and operation of
+/// a request. Other requests (REST) are named by method and path.
 pub fn classify(
     method: &http::Method,
-    path: &str,
+    path_and_query: &str,
     headers: &HeaderMap,
     body: &[u8],
 ) -> (String, String) {
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let scope = credential_scope_service(header("authorization"));
     if let Some((prefix, operation)) = header("x-amz-target").split_once('.') {
@@ -118,8 +119,40 @@ pub fn classify(
         };
         return (service, action);
     }
+    if scope.as_deref() == Some("s3") {
+        return ("s3".into(), s3_operation(method, path, query).to_string());
+    }
     let service = scope.unwrap_or_else(|| "unknown".into());
     (service, format!("{method} {path}"))
+}
+
+/// The S3 REST operation of a path-style request (`/bucket/key?subresource`), as the API
+/// reference names them: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_Operations_Amazon_Simple_Storage_Service.html>
+fn s3_operation(method: &http::Method, path: &str, query: &str) -> &'static str {
+    let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    let bucket = parts.next().unwrap_or_default();
+    let key = parts.next().unwrap_or_default();
+    let has = |name: &str| query.split('&').any(|p| p.split('=').next() == Some(name));
+    let method = method.as_str();
+    match (method, bucket.is_empty(), key.is_empty()) {
+        ("GET", true, _) => "ListBuckets",
+        ("GET", false, true) if has("tagging") => "GetBucketTagging",
+        ("GET", false, true) if has("list-type") => "ListObjectsV2",
+        ("GET", false, true) => "ListObjects",
+        ("PUT", false, true) if has("tagging") => "PutBucketTagging",
+        ("PUT", false, true) if has("lifecycle") => "PutBucketLifecycleConfiguration",
+        ("PUT", false, true) if has("encryption") => "PutBucketEncryption",
+        ("PUT", false, true) if has("publicAccessBlock") => "PutPublicAccessBlock",
+        ("PUT", false, true) => "CreateBucket",
+        ("POST", false, true) if has("delete") => "DeleteObjects",
+        ("DELETE", false, true) => "DeleteBucket",
+        ("HEAD", false, true) => "HeadBucket",
+        ("HEAD", false, false) => "HeadObject",
+        ("GET", false, false) => "GetObject",
+        ("PUT", false, false) => "PutObject",
+        ("DELETE", false, false) => "DeleteObject",
+        _ => "UnknownS3Operation",
+    }
 }
 
 /// The service named in a SigV4 `Authorization` header's credential scope.
