@@ -161,7 +161,7 @@ pub async fn resolve(
     if is_full_oid(revision.trim()) {
         return pick(&[], revision);
     }
-    let fetch = fetch_refs(refs_uri, &url, credentials.map(basic_auth));
+    let fetch = fetch_refs(refs_uri, &url, credentials.map(basic_auth).transpose()?);
     match tokio::time::timeout(timeout, fetch).await {
         Ok(refs) => pick(&refs?, revision),
         Err(_) => Err(GitError::Timeout { url, after: timeout }),
@@ -350,12 +350,14 @@ fn redact(url: &str) -> String {
     }
 }
 
-fn basic_auth(credentials: &Credentials) -> HeaderValue {
+fn basic_auth(credentials: &Credentials) -> Result<HeaderValue, GitError> {
     let pair = format!("{}:{}", credentials.username, credentials.password);
     let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-    let mut value = HeaderValue::try_from(format!("Basic {encoded}")).expect("base64 is ASCII");
+    // Base64 is ASCII, so this cannot fail; the message names no credential.
+    let mut value = HeaderValue::try_from(format!("Basic {encoded}"))
+        .map_err(|_| GitError::Protocol("the credentials do not form an HTTP header".into()))?;
     value.set_sensitive(true);
-    value
+    Ok(value)
 }
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
@@ -753,7 +755,7 @@ mod tests {
     fn requests_protocol_v0_as_git_with_hidden_credentials() {
         let credentials = Credentials { username: "u".into(), password: "p".into() };
         let uri: Uri = "https://h/r/info/refs?service=git-upload-pack".parse().unwrap();
-        let sent = request(&uri, Some(basic_auth(&credentials)));
+        let sent = request(&uri, Some(basic_auth(&credentials).unwrap()));
         let headers = sent.headers();
         assert_eq!(sent.method(), hyper::Method::GET);
         assert_eq!(sent.uri(), &uri);

@@ -356,6 +356,7 @@ pub async fn delete(
     let mut out = Vec::new();
     let cache = ObserveCache::new(ROUND);
     let mut listeners_by_account: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut aws_account_ids: BTreeMap<String, Option<String>> = BTreeMap::new();
     for service in &m.services {
         let name = &service.spec.account_ref.name;
         let acct = m.accounts.get(name).ok_or_else(|| {
@@ -377,9 +378,16 @@ pub async fn delete(
         };
         let mut t = teardown(service, acct, listeners.clone(), cluster_id);
         if service.spec.build.is_some() {
-            let id = resources::build_bucket::aws_account_id(aws, &acct.spec.cluster.name)
-                .await
-                .map_err(|e| format!("CloudAccount {name}: {e}"))?;
+            // One lookup per account, however many of its services were built.
+            let id = match aws_account_ids.get(name) {
+                Some(id) => id.clone(),
+                None => {
+                    let id = resources::build_bucket::aws_account_id(aws, &acct.spec.cluster.name)
+                        .await
+                        .map_err(|e| format!("CloudAccount {name}: {e}"))?;
+                    aws_account_ids.entry(name.clone()).or_insert(id).clone()
+                }
+            };
             t.build_bucket = id.map(|id| build_bucket(name, acct, &id, cluster_id));
         }
         let label = format!("CloudService {}", t.owner.key());

@@ -241,20 +241,7 @@ pub const LOG_TAIL: i32 = 15;
 
 /// The last lines of a build's log.
 pub async fn log_tail(aws: &Aws, group: &str, stream: &str) -> Result<Vec<String>, AwsError> {
-    let out = aws
-        .call(
-            "logs",
-            "GetLogEvents",
-            aws.logs
-                .get_log_events()
-                .log_group_name(group)
-                .log_stream_name(stream)
-                .start_from_head(false)
-                .limit(LOG_TAIL)
-                .send(),
-        )
-        .await?;
-    Ok(out.events().iter().filter_map(|e| e.message().map(|m| m.trim_end().to_string())).collect())
+    Ok(log_events(aws, group, stream, false, Some(LOG_TAIL), None).await?.0)
 }
 
 /// Log lines of a build after `token` (`None`: from the start), and the token to continue from.
@@ -262,6 +249,20 @@ pub async fn log_since(
     aws: &Aws,
     group: &str,
     stream: &str,
+    token: Option<String>,
+) -> Result<(Vec<String>, Option<String>), AwsError> {
+    let (lines, next) = log_events(aws, group, stream, true, None, token.clone()).await?;
+    Ok((lines, next.or(token)))
+}
+
+/// One `GetLogEvents` page: the lines and the forward token. A stream the build has not written
+/// yet has no lines.
+async fn log_events(
+    aws: &Aws,
+    group: &str,
+    stream: &str,
+    from_head: bool,
+    limit: Option<i32>,
     token: Option<String>,
 ) -> Result<(Vec<String>, Option<String>), AwsError> {
     let found = aws
@@ -272,8 +273,9 @@ pub async fn log_since(
                 .get_log_events()
                 .log_group_name(group)
                 .log_stream_name(stream)
-                .start_from_head(true)
-                .set_next_token(token.clone())
+                .start_from_head(from_head)
+                .set_limit(limit)
+                .set_next_token(token)
                 .send(),
         )
         .await;
@@ -283,10 +285,9 @@ pub async fn log_since(
                 .iter()
                 .filter_map(|e| e.message().map(|m| m.trim_end().to_string()))
                 .collect(),
-            out.next_forward_token().map(str::to_string).or(token),
+            out.next_forward_token().map(str::to_string),
         )),
-        // The build has not written its first line yet.
-        Err(e) if e.code == "ResourceNotFoundException" => Ok((Vec::new(), token)),
+        Err(e) if e.code == "ResourceNotFoundException" => Ok((Vec::new(), None)),
         Err(e) => Err(e),
     }
 }
@@ -337,7 +338,7 @@ pub async fn create_project(
             .environment(environment(b).map_err(|_| invalid("project environment"))?)
             .service_role(&b.service_role_arn)
             .timeout_in_minutes(b.timeout_minutes)
-            .logs_config(logs_config(b))
+            .logs_config(logs_config(b).map_err(|_| invalid("project logs"))?)
             .set_tags(Some(tags::codebuild(resource_tags)))
             .send(),
     )
@@ -370,17 +371,13 @@ pub fn builder_image(platform: Platform) -> (EnvironmentType, &'static str) {
     }
 }
 
-fn logs_config(b: &DesiredBuild) -> LogsConfig {
-    LogsConfig::builder()
-        .cloud_watch_logs(
-            CloudWatchLogsConfig::builder()
-                .status(LogsConfigStatusType::Enabled)
-                .group_name(&b.log_group)
-                .stream_name("build")
-                .build()
-                .expect("status is set"),
-        )
-        .build()
+fn logs_config(b: &DesiredBuild) -> Result<LogsConfig, aws_sdk_codebuild::error::BuildError> {
+    let cloud_watch = CloudWatchLogsConfig::builder()
+        .status(LogsConfigStatusType::Enabled)
+        .group_name(&b.log_group)
+        .stream_name("build")
+        .build()?;
+    Ok(LogsConfig::builder().cloud_watch_logs(cloud_watch).build())
 }
 
 /// Where an uploaded context is: `s3://bucket/key`.
@@ -418,7 +415,10 @@ pub async fn start(
                 .privileged_mode_override(true)
                 .service_role_override(&b.service_role_arn)
                 .timeout_in_minutes_override(b.timeout_minutes)
-                .logs_config_override(logs_config(b))
+                .logs_config_override(
+                    logs_config(b)
+                        .map_err(|_| AwsError::unexpected("StartBuild", "logs config"))?,
+                )
                 .set_environment_variables_override(Some(variables))
                 .send(),
         )
