@@ -84,6 +84,8 @@ pub fn applied(
         rollout: Some(applied.rollout.clone()),
         resources: applied.resources.clone(),
         build: None,
+        private_addresses: applied.private_addresses.clone(),
+        autoscaling: applied.autoscaling.clone(),
     }
 }
 

@@ -36,6 +36,30 @@ const EXTRA_ACTIONS: &[(&str, &str)] = &[
         "secretsmanager:TagResource",
         "CreateSecret sends tags, authorized as secretsmanager:TagResource",
     ),
+    (
+        "application-autoscaling:TagResource",
+        "RegisterScalableTarget with Tags is also authorized as application-autoscaling:TagResource",
+    ),
+    (
+        "cloudwatch:PutMetricAlarm",
+        "PutScalingPolicy creates the target-tracking alarms in the caller's name",
+    ),
+    (
+        "cloudwatch:DescribeAlarms",
+        "PutScalingPolicy reads the alarms it manages in the caller's name",
+    ),
+    (
+        "cloudwatch:DeleteAlarms",
+        "DeleteScalingPolicy and DeregisterScalableTarget delete the policy alarms in the caller's name",
+    ),
+    (
+        "servicediscovery:TagResource",
+        "CreateHttpNamespace with Tags is also authorized as servicediscovery:TagResource",
+    ),
+    (
+        "iam:CreateServiceLinkedRole",
+        "the first RegisterScalableTarget for ECS creates Application Auto Scaling's service-linked role",
+    ),
 ];
 
 /// Operation prefixes that change or remove an existing resource.
@@ -54,6 +78,8 @@ fn iam_prefix(service: &str) -> Option<&'static str> {
         "secretsmanager" => Some("secretsmanager"),
         "tagging" => Some("tag"),
         "codebuild" => Some("codebuild"),
+        "autoscaling" => Some("application-autoscaling"),
+        "servicediscovery" => Some("servicediscovery"),
         "s3" => Some("s3"),
         _ => None,
     }

@@ -82,6 +82,11 @@ pub struct CloudAccountSpec {
     /// allow only services that name an image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<super::AccountBuild>,
+    /// Private service-to-service traffic (ECS Service Connect) in an AWS Cloud Map namespace.
+    /// Omit when services only talk through load balancers. Turning it on or off rolls out every
+    /// service of the account once (each task gets or loses its Service Connect proxy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_connect: Option<super::ServiceConnect>,
 }
 
 /// How the operator reaches the AWS account.

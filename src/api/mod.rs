@@ -12,6 +12,8 @@ mod conditions;
 pub mod crd;
 pub mod fargate;
 pub mod patterns;
+mod private;
+mod scaling;
 mod service;
 mod status;
 pub mod unknown_fields;
@@ -19,6 +21,8 @@ pub mod unknown_fields;
 pub use account::*;
 pub use build::*;
 pub use conditions::*;
+pub use private::*;
+pub use scaling::*;
 pub use service::*;
 pub use status::*;
 

@@ -36,6 +36,13 @@ pub const ENV_NAME: &str = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$";
 pub const OBJECT_NAME: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 /// A DNS-1123 label, for load balancer names in an account's pool.
 pub const DNS_LABEL: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+/// A private (Service Connect) name: DNS labels of lowercase letters, digits and hyphens,
+/// separated by dots, e.g. `api` or `api.shop`.
+pub const PRIVATE_NAME: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// A Cloud Map HTTP namespace name (CreateHttpNamespace `Name`: `^[!-~]{1,1024}$`); narrowed to
+/// what is also a DNS name, so the private names stay valid host names.
+pub const NAMESPACE_NAME: &str =
+    r"^[a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?)*$";
 /// An IAM role ARN.
 pub const ROLE_ARN: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$";
 /// An ACM (or IAM server) certificate ARN.
@@ -185,6 +192,8 @@ mod tests {
             ENV_NAME,
             OBJECT_NAME,
             DNS_LABEL,
+            PRIVATE_NAME,
+            NAMESPACE_NAME,
             ROLE_ARN,
             CERTIFICATE_ARN,
             LISTENER_ARN,

@@ -57,6 +57,18 @@ use super::{CloudServiceStatus, DeletionPolicy, fargate, patterns};
         .message("spec.ingress.port must be the name of an entry in spec.ports")
         .field_path(".ingress.port")
         .reason(kube::core::Reason::FieldValueInvalid))]
+#[x_kube(validation = kube::core::Rule::new("!has(self.private) || !has(self.private.ports) || self.private.ports.all(n, has(self.ports) && self.ports.exists(p, p.name == n))")
+        .message("spec.private.ports must name entries of spec.ports")
+        .field_path(".private.ports")
+        .reason(kube::core::Reason::FieldValueInvalid))]
+#[x_kube(validation = kube::core::Rule::new("!has(self.private) || (has(self.ports) && size(self.ports) > 0)")
+        .message("spec.private needs at least one entry in spec.ports to serve")
+        .field_path(".private")
+        .reason(kube::core::Reason::FieldValueInvalid))]
+#[x_kube(validation = kube::core::Rule::new("!has(self.autoscaling) || !has(self.autoscaling.targetRequestsPerTask) || has(self.ingress)")
+        .message("spec.autoscaling.targetRequestsPerTask needs spec.ingress: requests are counted by the load balancer")
+        .field_path(".autoscaling.targetRequestsPerTask")
+        .reason(kube::core::Reason::FieldValueInvalid))]
 #[x_kube(validation = kube::core::Rule::new("!has(self.healthCheck) || !has(self.healthCheck.port) || (has(self.ports) && self.ports.exists(p, p.name == self.healthCheck.port))")
         .message("spec.healthCheck.port must be the name of an entry in spec.ports")
         .field_path(".healthCheck.port")
@@ -131,6 +143,16 @@ pub struct CloudServiceSpec {
     /// Route traffic to this service from one of the account's shared load balancers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<Ingress>,
+
+    /// Serve some ports privately to the account's other services at a stable name, without the
+    /// load balancer (ECS Service Connect; the account must declare `spec.serviceConnect`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private: Option<super::Private>,
+
+    /// Scale the number of tasks with load (Application Auto Scaling). `replicas` is then only
+    /// the count the service starts with; the autoscaler owns it afterwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<super::Autoscaling>,
 
     /// CloudWatch Logs settings for the container's output.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -29,6 +29,13 @@ pub struct CloudServiceStatus {
     /// The image build from source (`spec.build`): the last one started for this spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<super::BuildStatus>,
+    /// Where the account's other services reach this one privately (`spec.private`), as
+    /// `name:port` (Service Connect).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub private_addresses: Vec<String>,
+    /// The autoscaler's bounds and its current choice (`spec.autoscaling`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<super::AutoscalingStatus>,
 }
 
 /// Progress of the ECS deployment of the current task definition.
@@ -130,6 +137,9 @@ pub struct CloudAccountStatus {
     /// ARN of the ECS cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_arn: Option<String>,
+    /// ARN of the AWS Cloud Map namespace of `spec.serviceConnect`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_connect_namespace_arn: Option<String>,
     /// State of each load balancer of the pool.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load_balancers: Vec<LoadBalancerStatus>,

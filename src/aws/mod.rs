@@ -49,6 +49,10 @@ pub struct Aws {
     pub codebuild: aws_sdk_codebuild::Client,
     /// The build bucket (uploaded local build contexts).
     pub s3: aws_sdk_s3::Client,
+    /// Autoscaling of services' desired counts.
+    pub autoscaling: aws_sdk_applicationautoscaling::Client,
+    /// The Service Connect namespace (AWS Cloud Map).
+    pub cloudmap: aws_sdk_servicediscovery::Client,
     calls: CallCounter,
     limiter: RateLimiter,
     faults: Option<FaultHook>,
@@ -113,6 +117,8 @@ impl Aws {
             tagging: aws_sdk_resourcegroupstagging::Client::new(config),
             codebuild: aws_sdk_codebuild::Client::new(config),
             s3: s3_client(config),
+            autoscaling: aws_sdk_applicationautoscaling::Client::new(config),
+            cloudmap: aws_sdk_servicediscovery::Client::new(config),
             calls,
             limiter,
             faults: None,

@@ -63,6 +63,7 @@ async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
     let action = match result {
         Ok((state, usage)) => {
             next.cluster_arn = state.cluster_arn.clone();
+            next.service_connect_namespace_arn = state.namespace_arn.clone();
             next.account_id = state
                 .cluster_arn
                 .as_deref()
@@ -327,6 +328,7 @@ pub fn account_state(account: &CloudAccount) -> Option<AccountState> {
     let cluster_arn = status.cluster_arn.clone()?;
     Some(AccountState {
         cluster_arn: Some(cluster_arn),
+        namespace_arn: status.service_connect_namespace_arn.clone(),
         load_balancers: status
             .load_balancers
             .iter()

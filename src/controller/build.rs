@@ -49,7 +49,7 @@ pub(super) async fn step(
         .cluster_arn
         .as_deref()
         .and_then(crate::resources::build_bucket::account_id)
-        .ok_or_else(|| EngineError::AccountNotReady("ECS cluster".into()))?;
+        .ok_or_else(|| EngineError::AccountNotReady("the ECS cluster".into()))?;
     let started =
         build_stage::act(aws, &stack, &observed, &decision, aws_account_id, None, cache).await?;
     let status = build_stage::status(&b, &observed, &decision, started.as_ref(), known);

@@ -22,6 +22,8 @@ pub mod tag {
     pub const SECRET_ARNS: &str = "byoc.dev/secret-arns";
     /// On a target group: the deregistration delay we set, so it is not read back every round.
     pub const DEREGISTRATION_DELAY: &str = "byoc.dev/deregistration-delay";
+    /// On an ECS service: a digest of the Service Connect settings we applied (or `off`).
+    pub const SERVICE_CONNECT: &str = "byoc.dev/service-connect";
     /// For account-level resources: the CloudAccount they belong to.
     pub const ACCOUNT: &str = "byoc.dev/account";
 }
@@ -71,7 +73,7 @@ impl Owner {
     }
 
     /// `{namespace}-{name}-{hash}` within `max` characters, using only `[a-z0-9-]`.
-    fn bounded(&self, max: usize) -> String {
+    pub fn bounded(&self, max: usize) -> String {
         let hash = self.short_hash();
         let base = sanitize(&format!("{}-{}", self.namespace, self.name));
         let room = max - hash.len() - 1;

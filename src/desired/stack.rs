@@ -23,6 +23,8 @@ pub struct DesiredStack {
     pub retain: bool,
     /// The image build from source (`spec.build`), once its source is resolved (`with_build`).
     pub build: Option<super::DesiredBuild>,
+    /// Application Auto Scaling of the service's desired count (`spec.autoscaling`).
+    pub autoscaling: Option<super::DesiredScaling>,
 }
 
 impl DesiredStack {
@@ -95,6 +97,10 @@ pub struct Container {
     pub command: Vec<String>,
     pub args: Vec<String>,
     pub ports: Vec<i32>,
+    /// The port mappings' names, in an account with Service Connect (which finds ports by name);
+    /// empty otherwise, so a task definition changes only when Service Connect needs it to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub port_names: Vec<String>,
     pub env: BTreeMap<String, String>,
     /// Env var name → secret name; resolved to the secret's ARN when registering.
     pub secrets: BTreeMap<String, String>,
@@ -156,7 +162,12 @@ pub struct DesiredIngress {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredEcsService {
     pub name: String,
+    /// The desired count to create the service with; with `autoscaled` it is never set again
+    /// (the autoscaler owns it).
     pub desired_count: i32,
+    pub autoscaled: bool,
+    /// ECS Service Connect, in an account with `spec.serviceConnect`.
+    pub service_connect: Option<super::DesiredServiceConnect>,
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
     pub assign_public_ip: bool,
@@ -196,6 +207,10 @@ pub fn desired_stack(v: &Validated, owner: &Owner) -> DesiredStack {
         command: spec.command.clone(),
         args: spec.args.clone(),
         ports: spec.ports.iter().map(|p| p.container_port).collect(),
+        port_names: match &account.service_connect {
+            Some(_) => spec.ports.iter().map(|p| p.name.clone()).collect(),
+            None => Vec::new(),
+        },
         env: spec
             .env
             .iter()
@@ -284,7 +299,15 @@ pub fn desired_stack(v: &Validated, owner: &Owner) -> DesiredStack {
         },
         service: DesiredEcsService {
             name: owner.ecs_name(),
-            desired_count: spec.replicas,
+            desired_count: spec
+                .autoscaling
+                .as_ref()
+                .map_or(spec.replicas, |a| spec.replicas.clamp(a.min_replicas, a.max_replicas)),
+            autoscaled: spec.autoscaling.is_some(),
+            service_connect: account
+                .service_connect
+                .as_ref()
+                .map(|sc| super::connect::desired_service_connect(spec, owner, &sc.namespace)),
             subnets: account.network.subnet_ids.clone(),
             security_groups: account.network.security_group_ids.clone(),
             assign_public_ip: account.network.assign_public_ip,
@@ -300,6 +323,10 @@ pub fn desired_stack(v: &Validated, owner: &Owner) -> DesiredStack {
         ingress,
         retain: v.deletion_policy == crate::api::DeletionPolicy::Retain,
         build: None,
+        autoscaling: spec
+            .autoscaling
+            .as_ref()
+            .map(|a| super::scaling::desired_scaling(a, &account.cluster.name, &owner.ecs_name())),
         owner: owner.clone(),
     }
 }

@@ -120,6 +120,7 @@ pub fn validate(
         limits::check_repository_name(namespace, name)?;
     }
     super::validate_build::check_account(spec, account)?;
+    super::validate_app::check_account(spec, account)?;
     let mut secret_values = BTreeMap::new();
     for (i, env) in spec.env.iter().enumerate() {
         if let Some(source) = &env.value_from {
@@ -343,6 +344,7 @@ fn check_spec(spec: &CloudServiceSpec) -> Result<(), Invalid> {
     if let Some(arn) = &spec.task_role_arn {
         check_pattern("spec.taskRoleArn", arn, patterns::ROLE_ARN, "an IAM role ARN")?;
     }
+    super::validate_app::check_spec(spec)?;
     limits::check_tags("spec.tags", &spec.tags)
 }
 

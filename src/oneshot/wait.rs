@@ -134,6 +134,8 @@ pub async fn wait(
                     resources,
                     rollout,
                     url: status.url.clone(),
+                    private_addresses: status.private_addresses.clone(),
+                    autoscaling: status.autoscaling.clone(),
                 };
                 *status = status::applied(
                     p.generation,

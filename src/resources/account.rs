@@ -10,10 +10,11 @@ use aws_sdk_ecs::types::ClusterField;
 use aws_sdk_elasticloadbalancingv2::types::{LoadBalancerSchemeEnum, LoadBalancerTypeEnum};
 
 use super::{
-    Action, Change, Kind, ObserveCache, Plan,
+    Action, Change, Kind, ObserveCache, Plan, Presence,
     listener::{
         HTTP_PORT, create_listener, create_redirect_listener, listener_port, missing_listener_ports,
     },
+    namespace,
     tags::{self, Tags},
 };
 use crate::{
@@ -26,6 +27,8 @@ use crate::{
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccountState {
     pub cluster_arn: Option<String>,
+    /// The Service Connect namespace's ARN (`spec.serviceConnect`), once it exists.
+    pub namespace_arn: Option<String>,
     /// Per pool entry name.
     pub load_balancers: BTreeMap<String, LoadBalancerState>,
 }
@@ -95,6 +98,16 @@ async fn observe_all(
     state.cluster_arn = observe_cluster(aws, &spec.cluster.name).await?;
     if state.cluster_arn.is_none() {
         plan.push(Some(Change::new(Kind::Cluster, &spec.cluster.name, Action::Create)));
+    }
+    if let Some(sc) = &spec.service_connect {
+        match namespace::observe(aws, &sc.namespace, |t| owned_by(t, account, cluster_id)).await? {
+            Presence::Missing => {
+                plan.push(Some(Change::new(Kind::Namespace, &sc.namespace, Action::Create)));
+            }
+            Presence::Ours(n) => state.namespace_arn = Some(n.arn),
+            // Someone else's namespace is used as it is, never changed.
+            Presence::Foreign(arn) => state.namespace_arn = Some(arn),
+        }
     }
     for lb in &spec.load_balancers {
         let (lb_state, ports) = observe_load_balancer(aws, account, lb, cluster_id).await?;
@@ -261,6 +274,12 @@ pub async fn ensure(
             )
             .await?;
         state.cluster_arn = out.cluster().and_then(|c| c.cluster_arn()).map(str::to_string);
+    }
+    if let Some(sc) = spec.service_connect.as_ref().filter(|_| state.namespace_arn.is_none()) {
+        Change::new(Kind::Namespace, &sc.namespace, Action::Create).log();
+        let request = namespace::request_id(account, cluster_id, &sc.namespace);
+        state.namespace_arn =
+            namespace::create(aws, &sc.namespace, &request, &tags).await?.map(|n| n.arn);
     }
     for lb in spec.load_balancers.iter().filter(|lb| lb.existing.is_none()) {
         let current = state.load_balancers.entry(lb.name.clone()).or_default();

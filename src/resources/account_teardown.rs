@@ -1,6 +1,7 @@
 //! Tearing down an account's own resources once no service uses them: each load balancer of the
 //! pool we created (with its listeners), when no rule is left on it, and the ECS cluster, when we
-//! created it and no service runs on it. Anything without our ownership tags, or still in use, is
+//! created it and no service runs on it; the Service Connect namespace, when we created it and no
+//! service is left. Anything without our ownership tags, or still in use, is
 //! kept and the plan says why. `act: false` only reads.
 
 use aws_sdk_ecs::types::ClusterField;
@@ -8,7 +9,7 @@ use aws_sdk_ecs::types::ClusterField;
 use super::{
     Action, Change, Kind, Plan, Presence,
     account::{load_balancer_name, owned_by},
-    build_bucket, tags,
+    build_bucket, namespace, tags,
 };
 use crate::{
     api::CloudAccountSpec,
@@ -142,6 +143,9 @@ pub async fn teardown(
             }
         }
     }
+    if let Some(sc) = &spec.service_connect {
+        teardown_namespace(aws, account, spec, cluster_id, &sc.namespace, act, &mut plan).await?;
+    }
     let arns = clusters
         .clusters()
         .iter()
@@ -154,6 +158,46 @@ pub async fn teardown(
         teardown_bucket(aws, account, spec, cluster_id, id, act, &mut plan).await?;
     }
     Ok(plan)
+}
+
+/// The Service Connect namespace goes once no service of the cluster is left (ECS then removes
+/// the namespace's Service Connect services itself; until it has, deleting is retried).
+async fn teardown_namespace(
+    aws: &Aws,
+    account: &str,
+    spec: &CloudAccountSpec,
+    cluster_id: &str,
+    name: &str,
+    act: bool,
+    plan: &mut Plan,
+) -> Result<(), AwsError> {
+    let found = namespace::observe(aws, name, |t| owned_by(t, account, cluster_id)).await?;
+    let ns = match found {
+        Presence::Missing => return Ok(()),
+        Presence::Foreign(_) => {
+            plan.push(Some(Change::new(
+                Kind::Namespace,
+                name,
+                Action::Keep("not created by this installation".into()),
+            )));
+            return Ok(());
+        }
+        Presence::Ours(ns) => ns,
+    };
+    if let Some(running) = services_on(aws, &spec.cluster.name).await?.filter(|n| *n > 0) {
+        plan.push(Some(Change::new(
+            Kind::Namespace,
+            name,
+            Action::Keep(format!("{running} service(s) of the cluster may still use it")),
+        )));
+        return Ok(());
+    }
+    plan.push(Some(Change::new(Kind::Namespace, name, Action::Delete)));
+    if act {
+        Change::new(Kind::Namespace, name, Action::Delete).log();
+        namespace::delete(aws, &ns.id).await?;
+    }
+    Ok(())
 }
 
 /// The build bucket goes once no service's upload is left in it.

@@ -9,10 +9,10 @@ use super::{
     Action, Change, Kind, Plan, Presence,
     account::AccountState,
     cache::ObserveCache,
-    engine::{EngineError, Observed, deployable, failed_revision, known, plan},
+    engine::{EngineError, Observed, deployable, failed_revision, known, plan, request_label},
     log_group, repository, rollout,
     rule::{self, ListenerRule},
-    secret,
+    scaling, secret,
     service::{self, EcsService, Target},
     stale::{self, Stale},
     target_group, task_definition,
@@ -30,6 +30,10 @@ pub struct Applied {
     pub resources: Vec<ResourceStatus>,
     pub rollout: Rollout,
     pub url: Option<String>,
+    /// `name:port` of each port served privately (Service Connect).
+    pub private_addresses: Vec<String>,
+    /// The autoscaler's bounds and choice, when `spec.autoscaling` is set.
+    pub autoscaling: Option<crate::api::AutoscalingStatus>,
 }
 
 fn ready(kind: Kind, id: impl Into<String>) -> ResourceStatus {
@@ -101,10 +105,9 @@ async fn apply_plan(
     let mut tg_arn = None;
     let mut replaced_tg = None;
     if let (Some(ing), Some(obs)) = (&stack.ingress, &o.target_group) {
-        let listener = o
-            .listener_arn
-            .as_deref()
-            .ok_or_else(|| EngineError::AccountNotReady(ing.load_balancer.clone()))?;
+        let listener = o.listener_arn.as_deref().ok_or_else(|| {
+            EngineError::AccountNotReady(format!("load balancer {}", ing.load_balancer))
+        })?;
         let change = target_group::diff(ing, tags, obs);
         let arn = match (&change, obs) {
             (None, Presence::Ours(tg)) => tg.arn.clone(),
@@ -194,14 +197,30 @@ async fn apply_plan(
         }
         let rollout = rollout::failed_rollout(None, &td_arn, f, known);
         let url = stack.ingress.as_ref().map(|ing| url(ing, account));
-        return Ok(Applied { plan, resources, rollout, url });
+        return Ok(Applied {
+            plan,
+            resources,
+            rollout,
+            url,
+            private_addresses: Vec::new(),
+            autoscaling: None,
+        });
     }
     let deploy = deployable(o, &td_arn, failed.is_some());
+    if let Some(sc) = &stack.service.service_connect
+        && o.namespace_arn.is_none()
+    {
+        return Err(EngineError::AccountNotReady(format!(
+            "the Service Connect namespace {}",
+            sc.namespace
+        )));
+    }
     let target = Target {
         desired: &stack.service,
         task_definition: &deploy,
         target_group: tg_arn.as_deref(),
         container_port: stack.ingress.as_ref().map(|i| i.container_port),
+        namespace_arn: o.namespace_arn.as_deref(),
     };
     let service_now = match (&o.service, replaced_tg.is_some()) {
         (Presence::Ours(svc), false) if service::diff(&target, tags, &o.service).is_none() => {
@@ -214,6 +233,31 @@ async fn apply_plan(
                 .map_err(EngineError::aws(Kind::EcsService, &stack.service.name))?
         }
     };
+    // The autoscaler needs the service; without `autoscaling` its target goes.
+    let label = request_label(stack, o, tg_arn.as_deref());
+    if stack
+        .autoscaling
+        .as_ref()
+        .is_some_and(|a| a.policies.iter().any(|p| p.metric == crate::desired::Metric::Requests))
+        && label.is_none()
+    {
+        return Err(EngineError::AccountNotReady(format!(
+            "load balancer {}",
+            stack.ingress.as_ref().map_or("", |i| i.load_balancer.as_str())
+        )));
+    }
+    let resource_id = scaling::resource_id(stack);
+    scaling::act(
+        aws,
+        &resource_id,
+        stack.autoscaling.as_ref(),
+        label.as_deref(),
+        &o.scaling,
+        tags,
+        cache,
+    )
+    .await
+    .map_err(EngineError::aws(Kind::ScalableTarget, &resource_id))?;
     // The service no longer uses what it left behind: remove it now.
     if o.stale != Stale::default() {
         stale::remove(aws, stack, &o.stale, cache).await?;
@@ -243,8 +287,18 @@ async fn apply_plan(
         svc_status.state = ResourceState::Pending;
     }
     resources.push(svc_status);
+    if stack.autoscaling.is_some() {
+        resources.push(ready(Kind::ScalableTarget, &resource_id));
+    }
     let url = stack.ingress.as_ref().map(|ing| url(ing, account));
-    Ok(Applied { plan, resources, rollout, url })
+    // Registering the bounds moved the count into them at once (the autoscaler does that).
+    let autoscaling = stack.autoscaling.as_ref().map(|a| {
+        let desired = service_now.desired_count().clamp(a.min, a.max.max(a.min));
+        scaling::status(a, desired, service_now.running_count())
+    });
+    let private_addresses =
+        stack.service.service_connect.as_ref().map(|c| c.addresses()).unwrap_or_default();
+    Ok(Applied { plan, resources, rollout, url, private_addresses, autoscaling })
 }
 
 fn url(ing: &crate::desired::DesiredIngress, account: &AccountState) -> String {

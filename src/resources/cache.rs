@@ -89,6 +89,10 @@ pub mod key {
     pub fn service(cluster: &str, name: &str) -> String {
         format!("ecs:{cluster}/{name}")
     }
+    /// An ECS service's scalable target and policies, by resource id.
+    pub fn scaling(resource_id: &str) -> String {
+        format!("aas:{resource_id}")
+    }
 }
 
 impl ObserveCache {
@@ -190,6 +194,7 @@ impl ObserveCache {
             key::task_definition(&owner.ecs_name()),
             key::service(cluster, &owner.ecs_name()),
             key::secret(&owner.secret_name("")),
+            key::scaling(&crate::desired::scaling::resource_id(cluster, &owner.ecs_name())),
         ]);
         for l in listeners {
             self.invalidate_listener(l);

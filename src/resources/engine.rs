@@ -14,6 +14,7 @@ use super::{
     repository::{self, Repository},
     rollout,
     rule::{self, ListenerRule},
+    scaling::{self, Scaling},
     secret::{self, Secret},
     service::{self, EcsService, Target},
     stale::{self, Stale},
@@ -37,7 +38,7 @@ pub enum EngineError {
         "spec.ingress: the route {route} on load balancer {load_balancer} is already claimed by CloudService {owner}; choose another host or path"
     )]
     HostConflict { load_balancer: String, route: String, owner: String },
-    #[error("load balancer {0} of the account is not ready yet")]
+    #[error("{0} of the account is not ready yet")]
     AccountNotReady(String),
     /// The spec cannot work this way (found only with what AWS or the runner tells).
     #[error("{0}")]
@@ -74,6 +75,13 @@ pub struct Observed {
     pub rules: Vec<ListenerRule>,
     pub task_definition: Option<TaskDefinition>,
     pub service: Presence<EcsService>,
+    /// The service's scalable target and our policies on it (also when autoscaling was removed).
+    pub scaling: Presence<Scaling>,
+    /// The ARN of the load balancer of the service's ingress, when known (the request-count
+    /// policy's resource label).
+    pub load_balancer_arn: Option<String>,
+    /// The account's Service Connect namespace ARN, once it exists.
+    pub namespace_arn: Option<String>,
     /// What the service had but no longer asks for.
     pub stale: Stale,
     /// The rollout the last status recorded (the controller's; `None` in the CLI): how a
@@ -154,6 +162,7 @@ fn present_keys(stack: &DesiredStack, o: &Observed) -> Vec<String> {
         add(!matches!(p, Presence::Missing), key::secret(&s.name));
     }
     add(!o.stale.secrets.is_empty(), key::secret(&owner.secret_name("")));
+    add(!matches!(o.scaling, Presence::Missing), key::scaling(&scaling::resource_id(stack)));
     keys
 }
 
@@ -186,14 +195,16 @@ async fn observe_once(
         );
     }
     let (mut target_group, mut listener_arn, mut rules) = (None, None, Vec::new());
+    let mut load_balancer_arn = None;
     if let Some(ing) = &stack.ingress {
         target_group = Some(
             target_group::observe(aws, &ing.target_group_name, owner, cache)
                 .await
                 .map_err(EngineError::aws(Kind::TargetGroup, &ing.target_group_name))?,
         );
-        listener_arn =
-            account.load_balancers.get(&ing.load_balancer).and_then(|l| l.listener_arn.clone());
+        let lb = account.load_balancers.get(&ing.load_balancer);
+        listener_arn = lb.and_then(|l| l.listener_arn.clone());
+        load_balancer_arn = lb.and_then(|l| l.arn.clone());
         if let Some(arn) = &listener_arn {
             rules = cached_rules(aws, cache, arn, &owner.cluster_id, from_listing).await?;
         }
@@ -205,6 +216,10 @@ async fn observe_once(
     let service = service::observe(aws, &stack.cluster, &stack.service.name, owner, cache)
         .await
         .map_err(EngineError::aws(Kind::EcsService, &stack.service.name))?;
+    let resource_id = scaling::resource_id(stack);
+    let scaling = scaling::observe(aws, &resource_id, cache)
+        .await
+        .map_err(EngineError::aws(Kind::ScalableTarget, &resource_id))?;
     let stale = stale::observe(aws, stack, account, cache, from_listing).await?;
     Ok(Observed {
         repository,
@@ -215,6 +230,9 @@ async fn observe_once(
         rules,
         task_definition,
         service,
+        scaling,
+        load_balancer_arn,
+        namespace_arn: account.namespace_arn.clone(),
         stale,
         previous_rollout: None,
     })
@@ -322,10 +340,23 @@ pub fn plan(stack: &DesiredStack, o: &Observed) -> Result<Plan, EngineError> {
             .as_ref()
             .map(|_| tg_arn.as_deref().unwrap_or("(new target group)")),
         container_port: stack.ingress.as_ref().map(|i| i.container_port),
+        namespace_arn: o.namespace_arn.as_deref(),
     };
     plan.push(service::diff(&target, tags, &o.service));
+    let label = request_label(stack, o, tg_arn.as_deref());
+    plan.changes.extend(scaling::diff(stack.autoscaling.as_ref(), label.as_deref(), &o.scaling));
     plan.changes.extend(stale::changes(stack, &o.stale));
     Ok(plan)
+}
+
+/// The request-count policy's resource label, once the target group exists.
+pub(super) fn request_label(
+    stack: &DesiredStack,
+    o: &Observed,
+    target_group_arn: Option<&str>,
+) -> Option<String> {
+    stack.ingress.as_ref()?;
+    crate::desired::scaling::request_label(o.load_balancer_arn.as_deref()?, target_group_arn?)
 }
 
 /// Whether the revision the spec asks for (`td_arn`) failed its rollout, and so is not deployed

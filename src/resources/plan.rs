@@ -20,6 +20,9 @@ pub enum Kind {
     Build,
     BuildBucket,
     BuildUpload,
+    ScalableTarget,
+    ScalingPolicy,
+    Namespace,
 }
 
 impl Kind {
@@ -39,6 +42,9 @@ impl Kind {
             Kind::Build => "CodeBuildBuild",
             Kind::BuildBucket => "S3Bucket",
             Kind::BuildUpload => "S3Object",
+            Kind::ScalableTarget => "ScalableTarget",
+            Kind::ScalingPolicy => "ScalingPolicy",
+            Kind::Namespace => "CloudMapNamespace",
         }
     }
 }

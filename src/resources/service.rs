@@ -6,7 +6,8 @@
 
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
-    LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags, Service, ServiceField,
+    LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags, Service,
+    ServiceConnectClientAlias, ServiceConnectConfiguration, ServiceConnectService, ServiceField,
 };
 
 use super::{
@@ -16,7 +17,7 @@ use super::{
 };
 use crate::{
     aws::{Aws, AwsError},
-    desired::{DesiredEcsService, Owner},
+    desired::{DesiredEcsService, Owner, connect, tag},
 };
 
 /// The ECS service as observed (ACTIVE or DRAINING).
@@ -84,6 +85,15 @@ pub struct Target<'a> {
     pub task_definition: &'a str,
     pub target_group: Option<&'a str>,
     pub container_port: Option<i32>,
+    /// The Service Connect namespace's ARN, when the account has one.
+    pub namespace_arn: Option<&'a str>,
+}
+
+impl Target<'_> {
+    /// The value of `byoc.dev/service-connect` the service should carry.
+    fn service_connect_digest(&self) -> String {
+        self.desired.service_connect.as_ref().map_or(connect::OFF.into(), |c| c.digest())
+    }
 }
 
 /// What differs between the service and the target, one entry per UpdateService parameter.
@@ -96,12 +106,14 @@ struct Differences {
     load_balancers: bool,
     deployment: bool,
     grace_period: bool,
+    service_connect: bool,
 }
 
 fn differences(t: &Target<'_>, svc: &Service) -> Differences {
     let d = t.desired;
     let mut out = Differences::default();
-    if svc.desired_count() != d.desired_count {
+    // With autoscaling on, the autoscaler owns the count: never reset it.
+    if !d.autoscaled && svc.desired_count() != d.desired_count {
         out.desired_count = true;
         out.fields.push(FieldChange::new("desiredCount", svc.desired_count(), d.desired_count));
     }
@@ -186,6 +198,31 @@ fn differences(t: &Target<'_>, svc: &Service) -> Differences {
             ));
         }
     }
+    // What Service Connect settings were applied is recorded on the service: ECS returns them only
+    // per deployment, and not every emulator returns them at all.
+    let applied = svc
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some(tag::SERVICE_CONNECT))
+        .and_then(|t| t.value())
+        .unwrap_or(connect::OFF);
+    let wanted = t.service_connect_digest();
+    if applied != wanted {
+        out.service_connect = true;
+        let describe = |digest: &str| match (digest, &d.service_connect) {
+            (connect::OFF, _) => "off".to_string(),
+            (_, Some(c)) if digest == wanted => {
+                let addresses = c.addresses();
+                if addresses.is_empty() {
+                    format!("client of {}", c.namespace)
+                } else {
+                    format!("{} in {}", addresses.join(","), c.namespace)
+                }
+            }
+            _ => format!("settings {digest}"),
+        };
+        out.fields.push(FieldChange::new("serviceConnect", describe(applied), describe(&wanted)));
+    }
     // ECS accepts a grace period only with a load balancer. A service described without one
     // (emulators) cannot be compared.
     if let (Some(grace), Some(current)) =
@@ -264,6 +301,41 @@ fn deployment(d: &DesiredEcsService) -> Result<DeploymentConfiguration, AwsError
         .build())
 }
 
+/// The Service Connect configuration to send: the desired one, or `enabled: false` to turn it
+/// off. The namespace must be known by then (`engine` waits for the account).
+fn service_connect(t: &Target<'_>) -> Result<ServiceConnectConfiguration, AwsError> {
+    let unexpected = |e: aws_sdk_ecs::error::BuildError| {
+        AwsError::unexpected("UpdateService", format!("service connect: {e}"))
+    };
+    let Some(c) = &t.desired.service_connect else {
+        return Ok(ServiceConnectConfiguration::builder().enabled(false).build());
+    };
+    let namespace = t.namespace_arn.ok_or_else(|| {
+        AwsError::unexpected("UpdateService", "the Service Connect namespace is not known yet")
+    })?;
+    let mut services = Vec::new();
+    for p in &c.ports {
+        let alias = ServiceConnectClientAlias::builder()
+            .port(p.port)
+            .dns_name(&p.dns_name)
+            .build()
+            .map_err(unexpected)?;
+        services.push(
+            ServiceConnectService::builder()
+                .port_name(&p.port_name)
+                .discovery_name(&p.discovery_name)
+                .client_aliases(alias)
+                .build()
+                .map_err(unexpected)?,
+        );
+    }
+    Ok(ServiceConnectConfiguration::builder()
+        .enabled(true)
+        .namespace(namespace)
+        .set_services((!services.is_empty()).then_some(services))
+        .build())
+}
+
 fn load_balancers(t: &Target<'_>) -> Vec<LoadBalancer> {
     match (t.target_group, t.container_port) {
         (Some(tg), Some(port)) => vec![
@@ -326,12 +398,18 @@ pub async fn act(
                             .set_health_check_grace_period_seconds(
                                 d.health_check_grace_seconds.filter(|_| diff.grace_period),
                             )
+                            .set_service_connect_configuration(
+                                diff.service_connect.then(|| service_connect(t)).transpose()?,
+                            )
                             .send(),
                     )
                     .await?;
                 current = out.service().cloned().unwrap_or(current);
             }
-            let missing = tags::missing(tags, &svc.tags);
+            let mut missing = tags::missing(tags, &svc.tags);
+            if diff.service_connect {
+                missing.insert(tag::SERVICE_CONNECT.into(), t.service_connect_digest());
+            }
             if !missing.is_empty() {
                 aws.call(
                     "ecs",
@@ -348,6 +426,10 @@ pub async fn act(
         }
         Presence::Missing => {
             let token = client_token(owner, &d.name, t.task_definition);
+            let mut tags = tags.clone();
+            if d.service_connect.is_some() {
+                tags.insert(tag::SERVICE_CONNECT.into(), t.service_connect_digest());
+            }
             let out = aws
                 .call(
                     "ecs",
@@ -363,10 +445,13 @@ pub async fn act(
                         .deployment_configuration(deployment(d)?)
                         .set_load_balancers(Some(load_balancers(t)))
                         .set_health_check_grace_period_seconds(d.health_check_grace_seconds)
+                        .set_service_connect_configuration(
+                            d.service_connect.as_ref().map(|_| service_connect(t)).transpose()?,
+                        )
                         .client_token(token)
                         .propagate_tags(PropagateTags::Service)
                         .enable_ecs_managed_tags(true)
-                        .set_tags(Some(tags::ecs(tags)))
+                        .set_tags(Some(tags::ecs(&tags)))
                         .send(),
                 )
                 .await?;

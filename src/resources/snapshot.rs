@@ -6,7 +6,9 @@
 //! prefix), `DescribeRepositories` 1,000, `DescribeTargetGroups` 400, `ListSecrets` 100 (by the
 //! `byoc/` name prefix, tags included, secrets scheduled for deletion included), `ListServices`
 //! 100 then `DescribeServices` 10 with tags, and the Resource Groups Tagging API's `GetResources`
-//! 100 resources with all their tags, filtered by our `byoc.dev/cluster-id` tag.
+//! 100 resources with all their tags, filtered by our `byoc.dev/cluster-id` tag; Application
+//! Auto Scaling's ECS scalable targets 50 and scaling policies 10 per page (policies only when
+//! there is a target).
 //!
 //! What the snapshot may decide is limited (see `cache`): it may only conclude that a service
 //! needs nothing. `GetResources` is eventually consistent ("it can take time for changes to
@@ -109,6 +111,10 @@ pub struct Snapshot {
     pub tags: HashMap<String, Tags>,
     /// Our task definition families' latest revisions, by family.
     pub task_definitions: HashMap<String, TaskDefinitionRow>,
+    /// ECS scalable targets (Application Auto Scaling), by resource id.
+    pub scalable_targets: HashMap<String, super::scaling::TargetRow>,
+    /// Our target-tracking policies, by their target's resource id.
+    pub scaling_policies: HashMap<String, Vec<super::scaling::PolicyRow>>,
 }
 
 impl Snapshot {
@@ -121,6 +127,7 @@ impl Snapshot {
         s.list_secrets(aws).await?;
         s.list_services(aws, cluster).await?;
         s.list_tags(aws, cluster_id).await?;
+        (s.scalable_targets, s.scaling_policies) = super::scaling::list(aws).await?;
         Ok(s)
     }
 

@@ -201,10 +201,12 @@ pub async fn register(
         .set_port_mappings(Some(
             c.ports
                 .iter()
-                .map(|p| {
+                .enumerate()
+                .map(|(i, p)| {
                     PortMapping::builder()
                         .container_port(*p)
                         .protocol(TransportProtocol::Tcp)
+                        .set_name(c.port_names.get(i).cloned())
                         .build()
                 })
                 .collect(),

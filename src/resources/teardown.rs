@@ -3,8 +3,8 @@
 
 use super::{
     Action, Change, EngineError, Kind, Plan, Presence, build, build_bucket, cache::ObserveCache,
-    engine::cached_rules, log_group, repository, rule, secret, service, stale, target_group,
-    task_definition,
+    engine::cached_rules, log_group, repository, rule, scaling, secret, service, stale,
+    target_group, task_definition,
 };
 use crate::{aws::Aws, desired::Owner};
 
@@ -30,7 +30,7 @@ pub async fn plan_delete(
     teardown(aws, t, false, cache, &mut plan).await.map(|_| plan)
 }
 
-/// Deletes everything the owner has, in reverse dependency order: rules, service (scaled to zero,
+/// Deletes everything the owner has, in reverse dependency order: rules, scalable target, service (scaled to zero,
 /// then deleted), target group, task definitions, secrets, log group, repository. Deleting twice
 /// is a no-op; with `retain` nothing is deleted.
 pub async fn delete(aws: &Aws, t: &Teardown, cache: &ObserveCache) -> Result<Plan, EngineError> {
@@ -81,9 +81,26 @@ async fn teardown(
         }
     }
     let name = owner.ecs_name();
-    if let Presence::Ours(svc) = service::observe(aws, &t.cluster, &name, owner, cache)
+    let service = service::observe(aws, &t.cluster, &name, owner, cache)
         .await
-        .map_err(EngineError::aws(Kind::EcsService, &name))?
+        .map_err(EngineError::aws(Kind::EcsService, &name))?;
+    // The autoscaler goes first: it would scale the service back up while it is scaled to zero,
+    // and its target outlives the service.
+    let resource_id = crate::desired::scaling::resource_id(&t.cluster, &name);
+    if !matches!(service, Presence::Foreign(_))
+        && let Presence::Ours(s) = scaling::observe(aws, &resource_id, cache)
+            .await
+            .map_err(EngineError::aws(Kind::ScalableTarget, &resource_id))?
+    {
+        record(plan, gone(Kind::ScalableTarget, &s.target.arn));
+        if act && !t.retain {
+            cache.touch([super::cache::key::scaling(&resource_id)]);
+            scaling::deregister(aws, &resource_id)
+                .await
+                .map_err(EngineError::aws(Kind::ScalableTarget, &resource_id))?;
+        }
+    }
+    if let Presence::Ours(svc) = service
         && svc.status != "DRAINING"
     {
         record(plan, gone(Kind::EcsService, &name));

@@ -240,6 +240,37 @@ async fn try_by_tag(aws: &Aws, key: &str, value: &str) -> Result<Vec<(String, St
             out.push(("S3Bucket".into(), name.into()));
         }
     }
+    // Autoscaling: scalable targets of ECS services.
+    let targets = aws
+        .autoscaling
+        .describe_scalable_targets()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    for t in targets.scalable_targets() {
+        let arn = t.scalable_target_arn().unwrap_or_default();
+        let Ok(tags) = aws.autoscaling.list_tags_for_resource().resource_arn(arn).send().await
+        else {
+            continue;
+        };
+        if ours(&tags.tags().cloned().unwrap_or_default().into_iter().collect()) {
+            out.push(("ScalableTarget".into(), t.resource_id().into()));
+        }
+    }
+    // Service Connect: Cloud Map namespaces.
+    let namespaces = aws.cloudmap.list_namespaces().send().await.map_err(|e| format!("{e:?}"))?;
+    for n in namespaces.namespaces() {
+        let arn = n.arn().unwrap_or_default();
+        let Ok(tags) = aws.cloudmap.list_tags_for_resource().resource_arn(arn).send().await else {
+            continue;
+        };
+        let tags: BTreeMap<String, String> =
+            tags.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+        if ours(&tags) {
+            out.push(("CloudMapNamespace".into(), n.name().unwrap_or_default().into()));
+        }
+    }
     out.sort();
     Ok(out)
 }

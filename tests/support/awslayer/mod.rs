@@ -18,6 +18,7 @@
 //! let ecs = aws_sdk_ecs::Client::new(&layer.sdk_config());
 //! ```
 
+mod autoscaling;
 mod build;
 mod build_effects;
 mod build_image;
@@ -156,6 +157,7 @@ pub(crate) struct State {
     pub elb: elb::Model,
     pub secrets: secrets::Model,
     pub codebuild: codebuild_model::Model,
+    pub autoscaling: autoscaling::Model,
 }
 
 impl Shared {
@@ -211,6 +213,7 @@ impl Layer {
                 elb: elb::Model::default(),
                 secrets: secrets::Model::default(),
                 codebuild: codebuild_model::Model::default(),
+                autoscaling: autoscaling::Model::default(),
             }),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel();

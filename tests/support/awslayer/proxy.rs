@@ -269,6 +269,7 @@ async fn handle(
         "elbv2" => super::elb::handle(&shared, &req).await,
         "secretsmanager" => super::secrets::handle(&shared, &req).await,
         "codebuild" => super::codebuild::handle(&shared, &req).await,
+        "autoscaling" => super::autoscaling::handle(&shared, &req).await,
         // What builds write and push shows there on time.
         "logs" | "ecr" => {
             super::build_effects::settle(&shared, &req).await;

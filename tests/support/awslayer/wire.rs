@@ -99,6 +99,8 @@ pub fn classify(
             "Logs_20140328" => "logs".to_string(),
             "secretsmanager" => "secretsmanager".to_string(),
             "CodeBuild_20161006" => "codebuild".to_string(),
+            "AnyScaleFrontendService" => "autoscaling".to_string(),
+            "Route53AutoNaming_v20170314" => "servicediscovery".to_string(),
             _ => scope.unwrap_or_else(|| prefix.to_lowercase()),
         };
         return (service, operation.to_string());
