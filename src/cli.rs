@@ -44,6 +44,9 @@ pub enum Command {
     /// Delete the services in the files from AWS (honouring deletionPolicy), then what their
     /// accounts own and nothing uses any more.
     Delete(OneShot),
+    /// Docker Compose projects: convert them to CloudService manifests, or run them one-shot.
+    #[command(subcommand)]
+    Compose(crate::cli_compose::ComposeCommand),
 }
 
 #[derive(Args, Debug)]
@@ -128,6 +131,13 @@ pub struct OneShot {
     /// A manifest file or a directory of them (CloudAccount, CloudService and Secret documents).
     #[arg(short = 'f', long = "filename", required = true)]
     files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// How the one-shot commands reach AWS and mark what they create.
+#[derive(Args, Debug)]
+pub struct Connection {
     /// Identifies this installation in ownership tags.
     #[arg(long, env = "BYOC_CLUSTER_ID", default_value = "byoc-cli")]
     cluster_id: String,
@@ -192,6 +202,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             crate::telemetry::init_cli_tracing();
             delete(args).await
         }
+        Command::Compose(command) => crate::cli_compose::run(command).await,
     }
 }
 
@@ -209,13 +220,13 @@ fn load(args: &OneShot) -> Result<oneshot::Manifests, String> {
     Ok(all)
 }
 
-fn prepare(args: &OneShot, m: &oneshot::Manifests) -> Result<Vec<oneshot::Prepared>, String> {
+fn prepare(args: &Connection, m: &oneshot::Manifests) -> Result<Vec<oneshot::Prepared>, String> {
     oneshot::prepare(m, &args.cluster_id).map_err(|errors| {
         format!("the manifests are invalid; nothing was changed:\n  {}", errors.join("\n  "))
     })
 }
 
-async fn sessions(args: &OneShot, m: &oneshot::Manifests) -> oneshot::Sessions {
+async fn sessions(args: &Connection, m: &oneshot::Manifests) -> oneshot::Sessions {
     let calls = CallCounter::default();
     let limiter = RateLimiter::scaled(args.aws_rate_scale);
     let mut out = oneshot::Sessions::new();
@@ -231,10 +242,14 @@ async fn sessions(args: &OneShot, m: &oneshot::Manifests) -> oneshot::Sessions {
 }
 
 async fn plan(args: OneShot) -> Result<ExitCode, String> {
-    let m = load(&args)?;
-    let prepared = prepare(&args, &m)?;
-    let sessions = sessions(&args, &m).await;
-    let plans = oneshot::plan(&m, &prepared, &sessions).await?;
+    plan_manifests(&args.connection, &load(&args)?).await
+}
+
+/// `byoc plan` of manifests already read.
+pub async fn plan_manifests(args: &Connection, m: &oneshot::Manifests) -> Result<ExitCode, String> {
+    let prepared = prepare(args, m)?;
+    let sessions = sessions(args, m).await;
+    let plans = oneshot::plan(m, &prepared, &sessions).await?;
     let pending = plans.iter().any(|(_, p)| !p.is_empty());
     for (label, plan) in &plans {
         println!("{label}\n{plan}");
@@ -243,13 +258,21 @@ async fn plan(args: OneShot) -> Result<ExitCode, String> {
 }
 
 async fn apply(args: OneShot, wait: Option<Duration>) -> Result<ExitCode, String> {
-    let m = load(&args)?;
-    let prepared = prepare(&args, &m)?;
-    let sessions = sessions(&args, &m).await;
+    apply_manifests(&args.connection, &load(&args)?, wait).await
+}
+
+/// `byoc apply` of manifests already read.
+pub async fn apply_manifests(
+    args: &Connection,
+    m: &oneshot::Manifests,
+    wait: Option<Duration>,
+) -> Result<ExitCode, String> {
+    let prepared = prepare(args, m)?;
+    let sessions = sessions(args, m).await;
     for p in &prepared {
         eprintln!("applying {} …", p.label);
     }
-    let mut statuses = oneshot::apply(&m, &prepared, &sessions).await?;
+    let mut statuses = oneshot::apply(m, &prepared, &sessions).await?;
     let waited = match wait {
         Some(timeout) => {
             oneshot::wait(&prepared, &mut statuses, &sessions, timeout, |line| {
@@ -281,9 +304,16 @@ async fn apply(args: OneShot, wait: Option<Duration>) -> Result<ExitCode, String
 }
 
 async fn delete(args: OneShot) -> Result<ExitCode, String> {
-    let m = load(&args)?;
-    let sessions = sessions(&args, &m).await;
-    for (label, plan) in oneshot::delete(&m, &sessions, &args.cluster_id, false).await? {
+    delete_manifests(&args.connection, &load(&args)?).await
+}
+
+/// `byoc delete` of manifests already read.
+pub async fn delete_manifests(
+    args: &Connection,
+    m: &oneshot::Manifests,
+) -> Result<ExitCode, String> {
+    let sessions = sessions(args, m).await;
+    for (label, plan) in oneshot::delete(m, &sessions, &args.cluster_id, false).await? {
         println!("{label}\n{plan}");
     }
     Ok(ExitCode::SUCCESS)

@@ -14,6 +14,8 @@ pub mod api;
 pub mod aws;
 pub mod build;
 pub mod cli;
+pub mod cli_compose;
+pub mod compose;
 pub mod controller;
 pub mod desired;
 pub mod failpoint;

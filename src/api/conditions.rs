@@ -19,6 +19,8 @@ pub mod reason {
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const OWNERSHIP_CONFLICT: &str = "OwnershipConflict";
     pub const HOST_CONFLICT: &str = "HostConflict";
+    /// Another service of the account already serves the private name and port.
+    pub const PRIVATE_NAME_CONFLICT: &str = "PrivateNameConflict";
     pub const ACCOUNT_NOT_READY: &str = "AccountNotReady";
     pub const NAMESPACE_NOT_ALLOWED: &str = "NamespaceNotAllowed";
     pub const ROLLOUT_FAILED: &str = "RolloutFailed";

@@ -1,4 +1,5 @@
-//! Admission to shared load balancers: first-come host/path claims, decided from the cluster's
+//! Admission to what services of an account share: first-come host/path claims on load balancers
+//! and private `name:port` claims in the Service Connect namespace, decided from the cluster's
 //! CloudServices (by creation timestamp, then namespace/name), and the ALB's target group limit.
 //! Pure.
 
@@ -41,6 +42,41 @@ pub fn senior_conflict(service: &CloudService, all: &[Arc<CloudService>]) -> Opt
         .map(|(_, _, c)| c)
         .collect();
     conflicting_owner(&mine, &seniors).map(|c| c.owner.clone())
+}
+
+/// The `name:port` pairs `s` serves privately (Service Connect wants each unique in the
+/// namespace), with its account.
+pub fn private_claims(s: &CloudService) -> Option<(String, Vec<String>)> {
+    let private = s.spec.private.as_ref()?;
+    let name = private
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}.{}", s.name_any(), s.namespace().unwrap_or_default()));
+    let pairs = s
+        .spec
+        .ports
+        .iter()
+        .filter(|p| private.ports.is_empty() || private.ports.contains(&p.name))
+        .map(|p| format!("{name}:{}", p.container_port))
+        .collect();
+    Some((s.spec.account_ref.name.clone(), pairs))
+}
+
+/// The first `name:port` of `service` an older service of the same account (not being deleted)
+/// already serves, with that service's `namespace/name`.
+pub fn senior_private_conflict(
+    service: &CloudService,
+    all: &[Arc<CloudService>],
+) -> Option<(String, String)> {
+    let (account, mine) = private_claims(service)?;
+    let me = seniority(service);
+    all.iter()
+        .filter(|o| o.metadata.deletion_timestamp.is_none() && seniority(o) < me)
+        .filter_map(|o| Some((seniority(o).1, private_claims(o)?)))
+        .filter(|(_, (a, _))| *a == account)
+        .find_map(|(holder, (_, theirs))| {
+            mine.iter().find(|pair| theirs.contains(pair)).map(|pair| (pair.clone(), holder))
+        })
 }
 
 /// A new service cannot join a load balancer that already has the 100 target groups an ALB allows
@@ -86,6 +122,32 @@ mod tests {
         let all = vec![old.clone(), new.clone(), other];
         assert_eq!(senior_conflict(&old, &all), None);
         assert_eq!(senior_conflict(&new, &all).as_deref(), Some("team-a/web"));
+    }
+
+    #[test]
+    fn the_older_service_keeps_a_private_name_and_port_and_another_port_is_free() {
+        let private = |ns: &str, created: &str, name: &str, port: i32| -> Arc<CloudService> {
+            Arc::new(
+                serde_json::from_value(serde_json::json!({
+                    "apiVersion": "byoc.dev/v1alpha1", "kind": "CloudService",
+                    "metadata": {"name": "api", "namespace": ns, "creationTimestamp": created},
+                    "spec": {"accountRef": {"name": "a"}, "image": "nginx",
+                             "ports": [{"name": "http", "containerPort": port}],
+                             "private": {"name": name}}
+                }))
+                .unwrap(),
+            )
+        };
+        let old = private("team-a", "2026-01-01T00:00:00Z", "api", 8080);
+        let same = private("team-b", "2026-02-01T00:00:00Z", "api", 8080);
+        let other_port = private("team-c", "2026-02-01T00:00:00Z", "api", 9090);
+        let all = vec![old.clone(), same.clone(), other_port.clone()];
+        assert_eq!(senior_private_conflict(&old, &all), None);
+        assert_eq!(
+            senior_private_conflict(&same, &all),
+            Some(("api:8080".to_string(), "team-a/api".to_string()))
+        );
+        assert_eq!(senior_private_conflict(&other_port, &all), None);
     }
 
     #[test]

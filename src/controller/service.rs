@@ -106,6 +106,22 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
         // The senior service may go away at any time.
         return Ok(Outcome::Stalled(Action::requeue(ctx.stalled_retry())));
     }
+    if let Some((pair, holder)) = claims::senior_private_conflict(service, &ctx.all_services()) {
+        let message = format!(
+            "spec.private: {pair} is already served by CloudService {holder} in this account (first come, first served); choose another spec.private.name"
+        );
+        let next = status::failed(
+            generation,
+            reason::PRIVATE_NAME_CONFLICT,
+            true,
+            &message,
+            &previous,
+            &now,
+        );
+        transition_event(ctx, service, &previous, &next).await;
+        write_status(ctx, service, &previous, next).await?;
+        return Ok(Outcome::Stalled(Action::requeue(ctx.stalled_retry())));
+    }
     // Validation succeeds only when the account exists; nothing to do otherwise.
     let Some(account) = account else {
         return Ok(Outcome::Stalled(Action::requeue(ctx.settings.resync)));

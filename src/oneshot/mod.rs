@@ -76,6 +76,9 @@ pub fn prepare(m: &Manifests, cluster_id: &str) -> Result<Vec<Prepared>, Vec<Str
             Ok(_) if let Some(holder) = claimed_earlier(service, &owner, &out) => errors.push(format!(
                 "{label}: spec.ingress: the host and path are already claimed by {holder}, listed before it in the files (first come, first served); choose another host or path"
             )),
+            Ok(v) if let Some((pair, holder)) = served_earlier(&v, &owner, &out) => errors.push(format!(
+                "{label}: spec.private: {pair} is already served by {holder}, listed before it in the files (first come, first served); choose another spec.private.name"
+            )),
             Ok(v) => match build::pack(service, &m.service_dir(i)) {
                 Ok(context) => out.push(Prepared {
                     label,
@@ -115,6 +118,22 @@ fn claimed_earlier(service: &CloudService, owner: &Owner, earlier: &[Prepared]) 
         .collect();
     let holder = conflicting_owner(&mine, others.iter().map(|(_, c)| c))?;
     others.iter().find(|(_, c)| c.owner == holder.owner).map(|(label, _)| label.to_string())
+}
+
+/// The first private `name:port` of a validated service that a service listed earlier in the same
+/// account serves already, with that service's label.
+fn served_earlier(
+    v: &desired::Validated,
+    owner: &Owner,
+    earlier: &[Prepared],
+) -> Option<(String, String)> {
+    let namespace = v.account.spec.service_connect.as_ref()?;
+    let mine = desired::connect::desired_service_connect(&v.spec, owner, &namespace.namespace);
+    earlier.iter().filter(|p| p.account == v.spec.account_ref.name).find_map(|p| {
+        let theirs = p.stack.service.service_connect.as_ref()?.addresses();
+        let pair = mine.addresses().into_iter().find(|a| theirs.contains(a))?;
+        Some((pair, p.label.clone()))
+    })
 }
 
 /// AWS clients per account name.
