@@ -45,7 +45,9 @@ pub const POINTS: &[&str] = &[
 /// and `aws.<Operation>.after`. A unit test holds this list to the calls in the source.
 #[cfg(feature = "failpoints")]
 pub const AWS_WRITES: &[&str] = &[
+    "AddListenerCertificates",
     "AddTags",
+    "ChangeResourceRecordSets",
     "CreateBucket",
     "CreateCluster",
     "CreateHttpNamespace",
@@ -59,6 +61,7 @@ pub const AWS_WRITES: &[&str] = &[
     "CreateService",
     "CreateTargetGroup",
     "DeleteBucket",
+    "DeleteCertificate",
     "DeleteCluster",
     "DeleteLoadBalancer",
     "DeleteLogGroup",
@@ -89,6 +92,8 @@ pub const AWS_WRITES: &[&str] = &[
     "PutSecretValue",
     "RegisterScalableTarget",
     "RegisterTaskDefinition",
+    "RemoveListenerCertificates",
+    "RequestCertificate",
     "RestoreSecret",
     "SetRulePriorities",
     "StartBuild",

@@ -86,6 +86,7 @@ pub fn applied(
         build: None,
         private_addresses: applied.private_addresses.clone(),
         autoscaling: applied.autoscaling.clone(),
+        domains: Vec::new(),
     }
 }
 
@@ -183,4 +184,32 @@ pub fn invalid(
     now: &Time,
 ) -> CloudServiceStatus {
     failed(generation, e.reason, true, &format!("{}: {}", e.field, e.message), previous, now)
+}
+
+/// `status` with the service's hosts on custom domains (when the account has `spec.domains`):
+/// each host's certificate and the records to create where the operator may not write the zone;
+/// the URL is `https` once every host's certificate is issued on a load balancer with an HTTPS
+/// listener, `http` until then.
+pub fn with_domains(
+    mut status: CloudServiceStatus,
+    spec: &crate::api::CloudServiceSpec,
+    account: &crate::api::CloudAccountSpec,
+    domains: &[crate::api::DomainStatus],
+    load_balancer_dns: Option<&str>,
+) -> CloudServiceStatus {
+    let (Some(_), Some(ingress)) = (&account.domains, &spec.ingress) else { return status };
+    let (hosts, issued) =
+        crate::desired::domains::host_statuses(&ingress.hosts, domains, load_balancer_dns);
+    let https = account
+        .load_balancers
+        .iter()
+        .any(|l| l.name == ingress.load_balancer && l.certificate_arn.is_some());
+    status.domains = hosts;
+    if !status.domains.is_empty() {
+        status.url = status.url.map(|url| {
+            let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest).to_string();
+            format!("{}://{rest}", if https && issued { "https" } else { "http" })
+        });
+    }
+    status
 }

@@ -53,6 +53,10 @@ const EXTRA_ACTIONS: &[(&str, &str)] = &[
         "DeleteScalingPolicy and DeregisterScalableTarget delete the policy alarms in the caller's name",
     ),
     (
+        "acm:AddTagsToCertificate",
+        "RequestCertificate with Tags is also authorized as acm:AddTagsToCertificate",
+    ),
+    (
         "servicediscovery:TagResource",
         "CreateHttpNamespace with Tags is also authorized as servicediscovery:TagResource",
     ),
@@ -80,6 +84,8 @@ fn iam_prefix(service: &str) -> Option<&'static str> {
         "codebuild" => Some("codebuild"),
         "autoscaling" => Some("application-autoscaling"),
         "servicediscovery" => Some("servicediscovery"),
+        "acm" => Some("acm"),
+        "route53" => Some("route53"),
         "s3" => Some("s3"),
         _ => None,
     }

@@ -87,6 +87,11 @@ pub struct CloudAccountSpec {
     /// service of the account once (each task gets or loses its Service Connect proxy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_connect: Option<super::ServiceConnect>,
+    /// Managed certificates (ACM, DNS-validated) for the services' hosts, and the Route 53
+    /// hosted zones the operator may write their records to. Omit to serve hosts only with the
+    /// load balancers' own `certificateArn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domains: Option<super::Domains>,
 }
 
 /// How the operator reaches the AWS account.

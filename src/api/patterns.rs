@@ -36,6 +36,8 @@ pub const ENV_NAME: &str = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$";
 pub const OBJECT_NAME: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 /// A DNS-1123 label, for load balancer names in an account's pool.
 pub const DNS_LABEL: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+/// A DNS domain: lower-case labels separated by dots, at least two, e.g. `example.com`.
+pub const DOMAIN: &str = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z][-a-z0-9]*[a-z0-9]$";
 /// A private (Service Connect) name: DNS labels of lowercase letters, digits and hyphens,
 /// separated by dots, e.g. `api` or `api.shop`.
 pub const PRIVATE_NAME: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
@@ -193,6 +195,7 @@ mod tests {
             OBJECT_NAME,
             DNS_LABEL,
             PRIVATE_NAME,
+            DOMAIN,
             NAMESPACE_NAME,
             ROLE_ARN,
             CERTIFICATE_ARN,

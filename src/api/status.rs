@@ -36,6 +36,10 @@ pub struct CloudServiceStatus {
     /// The autoscaler's bounds and its current choice (`spec.autoscaling`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<super::AutoscalingStatus>,
+    /// The service's hosts on custom domains (the account's `spec.domains`): certificate state
+    /// and the records to create where the operator may not write the zone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<super::HostStatus>,
 }
 
 /// Progress of the ECS deployment of the current task definition.
@@ -140,6 +144,9 @@ pub struct CloudAccountStatus {
     /// ARN of the AWS Cloud Map namespace of `spec.serviceConnect`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_connect_namespace_arn: Option<String>,
+    /// Each host name family of the services (`spec.domains`): its certificate and records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<super::DomainStatus>,
     /// State of each load balancer of the pool.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load_balancers: Vec<LoadBalancerStatus>,

@@ -53,6 +53,10 @@ pub struct Aws {
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     /// The Service Connect namespace (AWS Cloud Map).
     pub cloudmap: aws_sdk_servicediscovery::Client,
+    /// Managed certificates of custom domains.
+    pub acm: aws_sdk_acm::Client,
+    /// DNS records of custom domains.
+    pub route53: aws_sdk_route53::Client,
     calls: CallCounter,
     limiter: RateLimiter,
     faults: Option<FaultHook>,
@@ -119,6 +123,8 @@ impl Aws {
             s3: s3_client(config),
             autoscaling: aws_sdk_applicationautoscaling::Client::new(config),
             cloudmap: aws_sdk_servicediscovery::Client::new(config),
+            acm: aws_sdk_acm::Client::new(config),
+            route53: aws_sdk_route53::Client::new(config),
             calls,
             limiter,
             faults: None,

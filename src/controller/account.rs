@@ -57,11 +57,18 @@ async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
     let generation = account.metadata.generation;
     let ensured = account::ensure(&aws, &name, &account.spec, &ctx.settings.cluster_id).await;
     let result = match ensured {
-        Ok(state) => usage(&aws, &state, &cache).await.map(|u| (state, u)),
+        Ok(state) => match usage(&aws, &state, &cache).await {
+            Ok(u) => {
+                domains(&aws, account, &state, &previous, ctx, &cache).await.map(|d| (state, u, d))
+            }
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let action = match result {
-        Ok((state, usage)) => {
+        Ok((state, usage, domains)) => {
+            let pending = domains.iter().any(|d| d.state != api::CertificateState::Issued);
+            next.domains = domains;
             next.cluster_arn = state.cluster_arn.clone();
             next.service_connect_namespace_arn = state.namespace_arn.clone();
             next.account_id = state
@@ -133,8 +140,13 @@ async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
                 &now,
             );
             // The account's own resources change rarely, and a service whose listener went
-            // missing notices at its own resync: checked every second resync.
-            Ok(Action::requeue(ctx.settings.resync * 2))
+            // missing notices at its own resync: checked every second resync; a certificate
+            // waiting for validation sooner.
+            Ok(Action::requeue(if pending {
+                ctx.settings.waiting
+            } else {
+                ctx.settings.resync * 2
+            }))
         }
         Err(e) => {
             let stalled = matches!(
@@ -309,6 +321,38 @@ async fn write_status(
     Ok(())
 }
 
+/// The account's custom domains (`spec.domains`, or what is left of them once it was removed).
+async fn domains(
+    aws: &crate::aws::Aws,
+    account: &CloudAccount,
+    state: &AccountState,
+    previous: &CloudAccountStatus,
+    ctx: &Context,
+    cache: &crate::resources::ObserveCache,
+) -> Result<Vec<api::DomainStatus>, crate::aws::AwsError> {
+    if account.spec.domains.is_none() && previous.domains.is_empty() {
+        return Ok(Vec::new());
+    }
+    let name = account.name_any();
+    let tags = account::account_tags(&name, &account.spec, &ctx.settings.cluster_id);
+    let owner = crate::resources::domains::Owner {
+        account: &name,
+        cluster_id: &ctx.settings.cluster_id,
+        tags: &tags,
+    };
+    let (statuses, _) = crate::resources::domains::reconcile(
+        aws,
+        &account.spec,
+        state,
+        &owner,
+        cache,
+        Some(&previous.domains),
+        true,
+    )
+    .await?;
+    Ok(statuses)
+}
+
 /// Quota usage of every load balancer, by pool name.
 async fn usage(
     aws: &crate::aws::Aws,
@@ -339,6 +383,7 @@ pub fn account_state(account: &CloudAccount) -> Option<AccountState> {
                         arn: l.arn.clone(),
                         dns_name: l.dns_name.clone(),
                         listener_arn: l.listener_arn.clone(),
+                        canonical_zone_id: None,
                     },
                 )
             })

@@ -191,6 +191,17 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
     match result {
         Ok(applied) => {
             let mut next = status::applied(generation, &applied, &previous.conditions, &now);
+            let account_status = account.status.clone().unwrap_or_default();
+            let lb_dns = service.spec.ingress.as_ref().and_then(|i| {
+                account_status.load_balancers.iter().find(|l| l.name == i.load_balancer)
+            });
+            next = status::with_domains(
+                next,
+                &service.spec,
+                &account.spec,
+                &account_status.domains,
+                lb_dns.and_then(|l| l.dns_name.as_deref()),
+            );
             let building =
                 built.as_ref().is_some_and(|b| b.phase != crate::api::BuildPhase::Succeeded);
             if let Some(built) = built {

@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod connect;
+pub mod domains;
 #[cfg(test)]
 mod fixtures;
 pub mod limits;

@@ -286,6 +286,52 @@ pub async fn apply(
             }
             out.push((p.label.clone(), status));
         }
+        // The hosts the services route now get their certificates and records.
+        if acct.spec.domains.is_some() {
+            let tags = account::account_tags(name, &acct.spec, &prepared[0].stack.owner.cluster_id);
+            let owner = crate::resources::domains::Owner {
+                account: name,
+                cluster_id: &prepared[0].stack.owner.cluster_id,
+                tags: &tags,
+            };
+            let (domains, _) = crate::resources::domains::reconcile(
+                aws,
+                &acct.spec,
+                &state,
+                &owner,
+                &round_cache(),
+                None,
+                true,
+            )
+            .await
+            .map_err(|e| format!("CloudAccount {name}: custom domains: {e}"))?;
+            for (label, status) in out.iter_mut() {
+                let Some(p) = prepared.iter().find(|p| p.account == *name && p.label == *label)
+                else {
+                    continue;
+                };
+                let Some(service) = m.services.iter().find(|s| {
+                    s.metadata.name.as_deref() == Some(p.stack.owner.name.as_str())
+                        && s.metadata.namespace.as_deref().unwrap_or("default")
+                            == p.stack.owner.namespace
+                }) else {
+                    continue;
+                };
+                let lb_dns = service
+                    .spec
+                    .ingress
+                    .as_ref()
+                    .and_then(|i| state.load_balancers.get(&i.load_balancer))
+                    .and_then(|l| l.dns_name.as_deref());
+                *status = status::with_domains(
+                    std::mem::take(status),
+                    &service.spec,
+                    &acct.spec,
+                    &domains,
+                    lb_dns,
+                );
+            }
+        }
     }
     Ok(out)
 }

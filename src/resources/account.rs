@@ -38,6 +38,8 @@ pub struct LoadBalancerState {
     pub arn: Option<String>,
     pub dns_name: Option<String>,
     pub listener_arn: Option<String>,
+    /// The Route 53 zone of the load balancer's DNS name (an alias record's target zone).
+    pub canonical_zone_id: Option<String>,
 }
 
 impl AccountState {
@@ -171,6 +173,7 @@ async fn observe_load_balancer(
             arn: lb_arn,
             dns_name: None,
             listener_arn: Some(existing.listener_arn.clone()),
+            canonical_zone_id: None,
         };
         return Ok((state, Vec::new()));
     }
@@ -223,6 +226,7 @@ async fn observe_load_balancer(
         arn: Some(arn),
         dns_name: found.dns_name().map(str::to_string),
         listener_arn,
+        canonical_zone_id: found.canonical_hosted_zone_id().map(str::to_string),
     };
     Ok((state, ports))
 }
@@ -313,6 +317,7 @@ pub async fn ensure(
             })?;
             current.arn = created.load_balancer_arn().map(str::to_string);
             current.dns_name = created.dns_name().map(str::to_string);
+            current.canonical_zone_id = created.canonical_hosted_zone_id().map(str::to_string);
         }
         let lb_arn = current.arn.clone().unwrap_or_default();
         if current.listener_arn.is_none() {

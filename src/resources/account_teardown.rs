@@ -25,6 +25,17 @@ pub async fn teardown(
     act: bool,
 ) -> Result<Plan, AwsError> {
     let mut plan = Plan::default();
+    // Certificates and records go first, while the listeners they are on still exist; what
+    // services still use stays.
+    if spec.domains.is_some() {
+        let (state, _) = super::account::observe(aws, account, spec, cluster_id).await?;
+        let tags = super::account::account_tags(account, spec, cluster_id);
+        let owner = super::domains::Owner { account, cluster_id, tags: &tags };
+        let cache = super::ObserveCache::default();
+        let (_, domains) =
+            super::domains::reconcile(aws, spec, &state, &owner, &cache, None, act).await?;
+        plan.changes.extend(domains.changes);
+    }
     for lb in spec.load_balancers.iter().filter(|lb| lb.existing.is_none()) {
         let name = load_balancer_name(account, lb);
         let found = match aws

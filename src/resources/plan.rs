@@ -23,6 +23,9 @@ pub enum Kind {
     ScalableTarget,
     ScalingPolicy,
     Namespace,
+    Certificate,
+    DnsRecord,
+    ListenerCertificate,
 }
 
 impl Kind {
@@ -45,6 +48,9 @@ impl Kind {
             Kind::ScalableTarget => "ScalableTarget",
             Kind::ScalingPolicy => "ScalingPolicy",
             Kind::Namespace => "CloudMapNamespace",
+            Kind::Certificate => "AcmCertificate",
+            Kind::DnsRecord => "Route53Record",
+            Kind::ListenerCertificate => "ListenerCertificate",
         }
     }
 }
