@@ -473,11 +473,18 @@ pub async fn delete(
         out.push((label.clone(), plan.map_err(|e| format!("{label}: {e}"))?));
     }
     // Then the accounts' own resources, which stay while any service still uses them.
+    // A namespace or certificate still held by services that are draining answers
+    // transiently: retried, as the controller's backoff would.
     for (name, acct) in &m.accounts {
         let aws = session(sessions, name)?;
-        let plan = account_teardown::teardown(aws, name, &acct.spec, cluster_id, !dry_run)
-            .await
-            .map_err(|e| format!("CloudAccount {name}: {e}"))?;
+        let label = format!("CloudAccount {name}");
+        let plan = retry_transient(&label, || async {
+            account_teardown::teardown(aws, name, &acct.spec, cluster_id, !dry_run)
+                .await
+                .map_err(resources::EngineError::aws(resources::Kind::Cluster, name))
+        })
+        .await
+        .map_err(|e| format!("CloudAccount {name}: {e}"))?;
         out.push((format!("CloudAccount {name}"), plan));
     }
     Ok(out)

@@ -61,7 +61,7 @@ async fn find(aws: &Aws, name: &str) -> Result<Option<Namespace>, AwsError> {
                     .list_namespaces()
                     .filters(filter.clone())
                     .max_results(100)
-                    .set_next_token(token)
+                    .set_next_token(token.clone())
                     .send(),
             )
             .await?;
@@ -72,10 +72,12 @@ async fn find(aws: &Aws, name: &str) -> Result<Option<Namespace>, AwsError> {
                 arn: n.arn().unwrap_or_default().to_string(),
             }));
         }
-        token = out.next_token().map(str::to_string).filter(|_| !out.namespaces().is_empty());
-        if token.is_none() {
+        // Cloud Map filters each page after taking it: an empty page may still have a next one.
+        let next = out.next_token().map(str::to_string);
+        if next.is_none() || next == token {
             return Ok(None);
         }
+        token = next;
     }
 }
 
@@ -87,7 +89,7 @@ pub async fn create(
     request_id: &str,
     tags: &Tags,
 ) -> Result<Option<Namespace>, AwsError> {
-    let out = aws
+    let created = aws
         .call(
             "servicediscovery",
             "CreateHttpNamespace",
@@ -103,7 +105,13 @@ pub async fn create(
                 ))
                 .send(),
         )
-        .await?;
+        .await;
+    let out = match created {
+        // Created by an earlier attempt whose answer was lost (or by someone else: `observe`
+        // then tells whose it is by its tags).
+        Err(e) if e.code == "NamespaceAlreadyExists" => return find(aws, name).await,
+        other => other?,
+    };
     let Some(operation) = out.operation_id() else { return find(aws, name).await };
     for attempt in 0..10u64 {
         let out = aws
