@@ -1,8 +1,9 @@
-//! End-to-end, a whole application: the `byoc controller` binary against a Kubernetes API (the
+//! End-to-end, a whole application from a Compose file: the `byoc controller` binary against a Kubernetes API (the
 //! stand-in, or the real cluster of `BYOC_E2E_KUBECONFIG`) and moto behind the AWS behaviour
-//! layer. A public web service that autoscales, a private API it calls by name and a worker, in an
-//! account with a Service Connect namespace: Ready with the private address in status, the
-//! autoscaler's count kept across resyncs, and nothing of ours left after deleting.
+//! layer. A public web service on the team's domain that autoscales, a private API it calls by
+//! name and a worker, converted from Compose, in an account with a Service Connect namespace and a
+//! Route 53 zone: Ready with the private address in status, a managed certificate issued and the
+//! URL https, the autoscaler's count kept across resyncs, and nothing of ours left after deleting.
 
 mod support;
 
@@ -17,39 +18,48 @@ use support::{
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
-fn application(w: &World, ns: &str) -> String {
+/// The application as a team runs it with `docker compose up`: a public web front end on the
+/// team's domain that autoscales, a private API it calls by its Compose name, a worker.
+fn compose_file(zone: &str) -> String {
     format!(
         r#"
-apiVersion: byoc.dev/v1alpha1
-kind: CloudService
-metadata: {{ name: web, namespace: {ns} }}
-spec:
-  accountRef: {{ name: {account} }}
-  image: nginx:1.27
-  ports: [{{ name: http, containerPort: 80 }}]
-  env: [{{ name: API_URL, value: "http://api.{ns}:8080" }}]
-  ingress: {{ loadBalancer: public, hosts: [{ns}.example.com], port: http }}
-  autoscaling: {{ minReplicas: 1, maxReplicas: 6, targetCpuPercent: 60, targetRequestsPerTask: 500 }}
----
-apiVersion: byoc.dev/v1alpha1
-kind: CloudService
-metadata: {{ name: api, namespace: {ns} }}
-spec:
-  accountRef: {{ name: {account} }}
-  image: nginx:1.27
-  ports: [{{ name: http, containerPort: 8080 }}]
-  private: {{}}
----
-apiVersion: byoc.dev/v1alpha1
-kind: CloudService
-metadata: {{ name: worker, namespace: {ns} }}
-spec:
-  accountRef: {{ name: {account} }}
-  image: busybox:1.36
-  command: ["sh", "-c", "sleep 3600"]
-"#,
-        account = w.account
+name: shop
+services:
+  web:
+    image: nginx:1.27
+    domainname: shop.{zone}
+    ports: ["443:80"]
+    environment:
+      API_URL: http://api:8080
+    x-byoc:
+      loadBalancer: secure
+      autoscaling: {{ minReplicas: 1, maxReplicas: 6, targetCpuPercent: 60, targetRequestsPerTask: 500 }}
+  api:
+    image: nginx:1.27
+    expose: ["8080"]
+  worker:
+    image: busybox:1.36
+    command: ["sh", "-c", "while true; do wget -qO- http://api:8080/; sleep 30; done"]
+    environment:
+      API_URL: http://api:8080
+"#
     )
+}
+
+/// The Compose project converted as `byoc compose convert` does.
+fn application(w: &World, ns: &str, zone: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("byoc-e2e-app-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("compose.yaml");
+    std::fs::write(&file, compose_file(zone)).unwrap();
+    let options = byoc::compose::Options {
+        account: w.account.clone(),
+        namespace: ns.to_string(),
+        ..byoc::compose::Options::default()
+    };
+    let converted = byoc::compose::convert(&file, &options).expect("the project converts");
+    let _ = std::fs::remove_dir_all(&dir);
+    byoc::compose::render(&converted)
 }
 
 async fn ready(kube: &Kube, ns: &str, name: &str) -> CloudService {
@@ -68,22 +78,37 @@ async fn ready(kube: &Kube, ns: &str, name: &str) -> CloudService {
 }
 
 #[tokio::test]
-async fn a_three_service_application_runs_privately_autoscales_and_leaves_nothing() {
-    let w = World::with_layer("e2e-app", World::fast_layer());
+async fn a_three_service_compose_application_runs_privately_autoscales_on_its_domain_and_leaves_nothing()
+ {
+    let w = World::with_https_layer("e2e-app", World::fast_layer());
+    // The team's public zone in Route 53, named by the account.
+    let zone_name = format!("{}.example.org", w.account);
+    let zone = w
+        .aws
+        .route53
+        .create_hosted_zone()
+        .name(&zone_name)
+        .caller_reference(&w.account)
+        .send()
+        .await
+        .unwrap();
+    let zone_id = zone.hosted_zone().unwrap().id().trim_start_matches("/hostedzone/").to_string();
     let namespace = format!("{}.internal", w.account);
     let account = account_yaml(&w).replacen(
         "spec:\n",
-        &format!("spec:\n  serviceConnect: {{ namespace: {namespace} }}\n"),
+        &format!(
+            "spec:\n  serviceConnect: {{ namespace: {namespace} }}\n  domains:\n    hostedZones: [{{ name: {zone_name}, id: {zone_id} }}]\n"
+        ),
         1,
     );
     let kube = Kube::start("app", 1).await;
     let op = Operator::start(&kube, &w, &[]);
     kube.apply(&account).await;
     let ns = kube.namespaces[0].clone();
-    kube.apply(&application(&w, &ns)).await;
+    kube.apply(&application(&w, &ns, &zone_name)).await;
 
     let api = ready(&kube, &ns, "api").await;
-    assert_eq!(api.status.unwrap().private_addresses, [format!("api.{ns}:8080")]);
+    assert_eq!(api.status.unwrap().private_addresses, ["api:8080"]);
     ready(&kube, &ns, "worker").await;
     let web = ready(&kube, &ns, "web").await;
     let scaling = web.status.clone().unwrap().autoscaling.expect("status.autoscaling");
@@ -169,6 +194,15 @@ async fn a_three_service_application_runs_privately_autoscales_and_leaves_nothin
     .await;
     let left = w.inventory().await;
     assert!(left.is_empty(), "nothing tagged as ours is left: {left:?}");
+    let records =
+        w.aws.route53.list_resource_record_sets().hosted_zone_id(&zone_id).send().await.unwrap();
+    let left: Vec<&str> = records
+        .resource_record_sets()
+        .iter()
+        .filter(|r| !["NS", "SOA"].contains(&r.r#type().as_str()))
+        .map(|r| r.name())
+        .collect();
+    assert!(left.is_empty(), "records left in the zone: {left:?}");
     drop(op);
     kube.cleanup(&[]).await;
 }

@@ -94,4 +94,7 @@ pub struct HostStatus {
     /// Records to create in DNS yourself (the account names no hosted zone for the host).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub records_to_create: Vec<DnsRecord>,
+    /// What is wrong with the host's certificate or records, for a person to act on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }

@@ -47,10 +47,24 @@ pub fn alias_record(host: &str, load_balancer_dns: &str) -> DnsRecord {
 }
 
 /// The TXT record beside a host's alias that marks it as ours (Route 53 records take no tags):
-/// `_byoc.<host>`, with `*` spelled `wildcard`, so it never replaces a TXT record of the host's
-/// own (SPF, site verification).
+/// `_byoc.<host>`, with a `*` first label spelled `_wildcard` (no host name label starts with
+/// `_`, so the spelling cannot be mistaken for a host), so it never replaces a TXT record of the
+/// host's own (SPF, site verification).
 pub fn owner_record_name(host: &str) -> String {
-    format!("_byoc.{}.", host.trim_end_matches('.').replace('*', "wildcard"))
+    let host = host.trim_end_matches('.');
+    match host.strip_prefix("*.") {
+        Some(rest) => format!("_byoc._wildcard.{rest}."),
+        None => format!("_byoc.{host}."),
+    }
+}
+
+/// The host an owner record name stands for (`owner_record_name` backwards).
+pub fn host_of_owner_record(name: &str) -> Option<String> {
+    let rest = name.trim_end_matches('.').strip_prefix("_byoc.")?;
+    Some(match rest.strip_prefix("_wildcard.") {
+        Some(parent) => format!("*.{parent}"),
+        None => rest.to_string(),
+    })
 }
 
 /// The value of the owner record: which installation and account wrote the alias.
@@ -75,6 +89,7 @@ pub fn host_statuses(
                 host: host.clone(),
                 certificate: CertificateState::Requested,
                 records_to_create: Vec::new(),
+                message: None,
             });
             continue;
         };
@@ -92,7 +107,25 @@ pub fn host_statuses(
                 });
             }
         }
-        out.push(HostStatus { host: host.clone(), certificate: d.state, records_to_create });
+        // The family's message, where it concerns this host (or the whole certificate).
+        let message = d.message.as_ref().filter(|m| {
+            d.state == CertificateState::Failed
+                || m.split("; ").any(|part| part.starts_with(host.as_str()))
+        });
+        let message = message.map(|m| {
+            m.split("; ")
+                .filter(|part| {
+                    d.state == CertificateState::Failed || part.starts_with(host.as_str())
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        out.push(HostStatus {
+            host: host.clone(),
+            certificate: d.state,
+            records_to_create,
+            message,
+        });
     }
     let issued = !out.is_empty() && out.iter().all(|h| h.certificate == CertificateState::Issued);
     (out, issued)
@@ -121,6 +154,16 @@ mod tests {
         for (host, want, reason) in cases {
             assert_eq!(family(host).as_deref(), want, "{host}: {reason}");
         }
+    }
+
+    #[test]
+    fn an_owner_record_names_its_host_and_only_that_host() {
+        for host in ["shop.example.com", "*.example.com", "wildcard-shop.example.com"] {
+            let name = owner_record_name(host);
+            assert!(name.starts_with("_byoc."), "{name}");
+            assert_eq!(host_of_owner_record(&name).as_deref(), Some(host));
+        }
+        assert_eq!(host_of_owner_record("shop.example.com."), None);
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! a listener's SNI list, and adding one that is there already changes nothing;
 //! `DescribeListenerCertificates` lists the default certificate too (`IsDefault`).
 
+use std::collections::BTreeSet;
+
 use aws_sdk_acm::types::{CertificateStatus, Tag, ValidationMethod};
 use aws_sdk_elasticloadbalancingv2::types::Certificate as ListenerCertificate;
 
@@ -29,14 +31,17 @@ pub struct ManagedCertificate {
     pub family: String,
 }
 
-/// Our certificates (by the account's ownership tags and the family tag). Tags are read once
-/// per certificate and kept: an ARN is never reused.
-pub async fn list_ours(
+/// The account's certificates: ours (by the account's ownership tags and the family tag) and the
+/// domain names the others cover (their DNS validation records are the same as ours for the same
+/// domain, so those are never deleted). Tags are read once per certificate and kept: an ARN is
+/// never reused.
+pub async fn list(
     aws: &Aws,
     owned: impl Fn(&Tags) -> bool,
     cache: &super::ObserveCache,
-) -> Result<Vec<ManagedCertificate>, AwsError> {
+) -> Result<(Vec<ManagedCertificate>, BTreeSet<String>), AwsError> {
     let mut out = Vec::new();
+    let mut others = BTreeSet::new();
     let mut token = None;
     loop {
         let page = aws
@@ -56,15 +61,19 @@ pub async fn list_ours(
                     t
                 }
             };
-            if owned(&tags)
-                && let Some(family) = tags.get(FAMILY_TAG)
-            {
-                out.push(ManagedCertificate { arn: arn.to_string(), family: family.clone() });
+            match tags.get(FAMILY_TAG).filter(|_| owned(&tags)) {
+                Some(family) => {
+                    out.push(ManagedCertificate { arn: arn.to_string(), family: family.clone() })
+                }
+                None => {
+                    others.extend(summary.domain_name().map(str::to_string));
+                    others.extend(summary.subject_alternative_name_summaries().iter().cloned());
+                }
             }
         }
         token = page.next_token().map(str::to_string).filter(|t| !t.is_empty());
         if token.is_none() {
-            return Ok(out);
+            return Ok((out, others));
         }
     }
 }

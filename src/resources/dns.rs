@@ -231,12 +231,11 @@ pub async fn owned_hosts(
             )
             .await?;
         for r in out.resource_record_sets() {
-            let n = r.name().trim_end_matches('.');
             if r.r#type() == &RrType::Txt
-                && let Some(host) = n.strip_prefix("_byoc.")
+                && let Some(host) = crate::desired::domains::host_of_owner_record(r.name())
                 && r.resource_records().iter().any(|v| v.value() == value)
             {
-                hosts.push(host.replacen("wildcard", "*", 1));
+                hosts.push(host);
             }
         }
         if !out.is_truncated() {

@@ -57,9 +57,16 @@ async fn needs(
         }
         let Some(s) = state.load_balancers.get(&lb.name) else { continue };
         let Some(listener) = &s.listener_arn else { continue };
-        let rules = match cache.rules(listener, false) {
+        // Ownership read from the rules' own tags (kept per rule ARN), never inferred: what is
+        // not in use here gets deleted.
+        let rules = match cache.rules(listener, true) {
             Some(rules) => rules,
-            None => rule::observe_listener(aws, listener, cluster_id, cache, true).await?.0,
+            None => {
+                let (rules, exact) =
+                    rule::observe_listener(aws, listener, cluster_id, cache, false).await?;
+                cache.put_rules(listener, rules.clone(), exact);
+                rules
+            }
         };
         for r in rules.iter().filter(|r| r.owner.is_some()) {
             for host in &r.hosts {
@@ -94,8 +101,8 @@ pub async fn reconcile(
         Some(_) => needs(aws, spec, state, owner.cluster_id, cache).await?,
         None => BTreeMap::new(),
     };
-    let ours = certificate::list_ours(aws, |t| owned_by(t, owner.account, owner.cluster_id), cache)
-        .await?;
+    let (ours, others) =
+        certificate::list(aws, |t| owned_by(t, owner.account, owner.cluster_id), cache).await?;
     let mut plan = Plan::default();
     let mut statuses = Vec::new();
     // What each listener serves by SNI, read once; only when there is a certificate of ours.
@@ -119,7 +126,9 @@ pub async fn reconcile(
     }
     // Certificates no service needs any more go, after leaving every listener.
     for cert in ours.iter().filter(|c| !needs.contains_key(&c.family)) {
-        remove_family(aws, cert, &attached, &zones, act, &mut plan).await?;
+        let shared =
+            others.contains(&cert.family) || others.contains(&format!("*.{}", cert.family));
+        remove_family(aws, cert, &attached, &zones, shared, act, &mut plan).await?;
     }
     // Aliases of hosts no service uses any more: known from the last status, or found in the
     // zones by our owner records when there is no status to go by.
@@ -255,10 +264,14 @@ async fn ensure_alias(
     };
     match &found {
         Some(values) if !ours => {
-            status.message = Some(format!(
+            let message = format!(
                 "{host} already has an A record ({}) that is not ours; it is left untouched: point it at {dns_name} yourself, or delete it",
                 values.join(", ")
-            ));
+            );
+            status.message = Some(match status.message.take() {
+                Some(earlier) => format!("{earlier}; {message}"),
+                None => message,
+            });
             return Ok(());
         }
         Some(values) if same(values) => return Ok(()),
@@ -294,6 +307,7 @@ async fn remove_family(
     cert: &ManagedCertificate,
     attached: &BTreeMap<String, Vec<String>>,
     zones: &[HostedZone],
+    shared_record: bool,
     act: bool,
     plan: &mut Plan,
 ) -> Result<(), AwsError> {
@@ -308,7 +322,11 @@ async fn remove_family(
         }
     }
     let (_, record, _) = certificate::describe(aws, &cert.arn).await?;
-    if let (Some(record), Some(zone)) = (&record, zone_for(&cert.family, zones)) {
+    // Another certificate of the account for the same domain validates (and renews) with the
+    // same record: it stays then.
+    if let (Some(record), Some(zone), false) =
+        (&record, zone_for(&cert.family, zones), shared_record)
+    {
         let change = Change::new(Kind::DnsRecord, format!("{} CNAME", record.name), Action::Delete);
         plan.push(Some(change.clone()));
         if act {

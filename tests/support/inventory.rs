@@ -271,6 +271,36 @@ async fn try_by_tag(aws: &Aws, key: &str, value: &str) -> Result<Vec<(String, St
             out.push(("CloudMapNamespace".into(), n.name().unwrap_or_default().into()));
         }
     }
+    // Custom domains: ACM certificates.
+    let mut token = None;
+    loop {
+        let page = aws
+            .acm
+            .list_certificates()
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        for c in page.certificate_summary_list() {
+            let arn = c.certificate_arn().unwrap_or_default();
+            let Ok(t) = aws.acm.list_tags_for_certificate().certificate_arn(arn).send().await
+            else {
+                continue;
+            };
+            let tags = t
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
+                .collect();
+            if ours(&tags) {
+                out.push(("AcmCertificate".into(), arn.into()));
+            }
+        }
+        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
     out.sort();
     Ok(out)
 }

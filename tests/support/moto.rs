@@ -138,6 +138,8 @@ impl World {
             service_draining: Duration::from_millis(800),
             secret_name_reuse: Duration::from_millis(1500),
             target_group_in_use: Duration::from_millis(800),
+            acm_record_delay: Duration::from_millis(400),
+            acm_validation: Duration::from_millis(400),
             ..awslayer::Config::default()
         }
     }

@@ -16,6 +16,9 @@
 //!   <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html>). A
 //!   desiredCount-only update scales the current deployment; changes to the deployment
 //!   configuration, tags or grace period alone start nothing.
+//! - Service Connect: `connect` checks a request's `serviceConnectConfiguration` before moto sees
+//!   it, makes its Cloud Map services, and each deployment shows the configuration it runs with;
+//!   a changed configuration starts a deployment like the parameters above.
 //! - Deleted services (DeleteService,
 //!   <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteService.html>): "the
 //!   service status moves from ACTIVE to DRAINING, and the service is no longer visible in the
@@ -38,7 +41,8 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::{
-    Shared,
+    Shared, connect,
+    connect_model::Asked,
     ecs_model::{Known, breaker, deployed, hash_json, learn_images},
     service::{Service, Status},
     wire::{self, Reply, Req},
@@ -141,10 +145,17 @@ async fn create_service(shared: &Shared, req: &Req) -> Reply {
             }
         }
     }
+    let _connecting = connect::lock(shared, &body).await;
+    let td = body["taskDefinition"].as_str();
+    let asked = match connect::admit(shared, req, &key, &body, td).await {
+        Ok(asked) => asked,
+        Err(refused) => return refused,
+    };
     let reply = shared.forward(req).await;
     if !reply.is_success() {
         return reply;
     }
+    let registered = connect::provision(shared, req, &key, &asked).await;
     let mut snapshot = reply.json()["service"].clone();
     for key in KEPT {
         if let Some(value) = body.get(key) {
@@ -163,6 +174,9 @@ async fn create_service(shared: &Shared, req: &Req) -> Reply {
         params,
         deploys: deployed(&body),
     });
+    let first = state.ecs.services.get(&key).and_then(|k| Some(k.service.primary()?.id.clone()));
+    let asked = if asked == Asked::Unchanged { Asked::Off } else { asked };
+    state.connect_started(&key, first, asked, registered);
     if let Some(token) = token {
         state.ecs.tokens.insert((cluster, token), params);
     }
@@ -174,24 +188,28 @@ async fn create_service(shared: &Shared, req: &Req) -> Reply {
 async fn update_service(shared: &Shared, req: &Req) -> Reply {
     let body = req.json();
     let key = (cluster_name(&body["cluster"]), service_name(&body["service"]));
-    {
+    let running = {
         let mut state = shared.lock();
         let timing = state.timing();
         let now = Instant::now();
         state.advance(&key, now);
-        if state
-            .ecs
-            .services
-            .get(&key)
-            .is_some_and(|k| k.service.status(now, &timing) != Status::Active)
-        {
+        let known = state.ecs.services.get(&key);
+        if known.is_some_and(|k| k.service.status(now, &timing) != Status::Active) {
             return wire::json_error(400, "ServiceNotActiveException", "Service was not ACTIVE.");
         }
-    }
+        known.map(|k| k.service.task_definition())
+    };
+    let _connecting = connect::lock(shared, &body).await;
+    let td = body["taskDefinition"].as_str().or(running.as_deref());
+    let asked = match connect::admit(shared, req, &key, &body, td).await {
+        Ok(asked) => asked,
+        Err(refused) => return refused,
+    };
     let reply = shared.forward(req).await;
     if !reply.is_success() {
         return reply;
     }
+    let registered = connect::provision(shared, req, &key, &asked).await;
     let snapshot = reply.json()["service"].clone();
     let td = snapshot["taskDefinition"].as_str().unwrap_or_default().to_string();
     know_images(shared, req, &td).await;
@@ -213,18 +231,19 @@ async fn update_service(shared: &Shared, req: &Req) -> Reply {
             if let Some(desired) = desired {
                 known.service.desired = desired;
             }
-            known.service.start_deployment(&td, ctx);
-            true
+            Some(known.service.start_deployment(&td, ctx))
         } else {
             if let Some(desired) = desired {
                 known.service.scale(desired, ctx);
             }
-            false
+            None
         }
     });
-    if started == Some(true) {
+    let started = started.flatten();
+    if started.is_some() {
         *state.ecs.created.entry(key.1.clone()).or_default() += 1;
     }
+    state.connect_started(&key, started, asked, registered);
     let rendered = state.render(&key, now, shared);
     with_service(reply, rendered)
 }

@@ -42,13 +42,14 @@ pub(super) struct Known {
 }
 
 /// Request fields whose change starts a new deployment.
-const DEPLOYED: [&str; 6] = [
+const DEPLOYED: [&str; 7] = [
     "networkConfiguration",
     "loadBalancers",
     "serviceRegistries",
     "platformVersion",
     "capacityProviderStrategy",
     "placementConstraints",
+    "serviceConnectConfiguration",
 ];
 
 impl Model {
@@ -171,8 +172,11 @@ impl State {
                     },
                     "rolloutStateReason": d.reason,
                 });
-                if let (Some(network), Some(dep)) = (&network, dep.as_object_mut()) {
-                    dep.insert("networkConfiguration".into(), network.clone());
+                if let Some(dep) = dep.as_object_mut() {
+                    if let Some(network) = &network {
+                        dep.insert("networkConfiguration".into(), network.clone());
+                    }
+                    self.connect.decorate(d, dep);
                 }
                 dep
             })
@@ -196,6 +200,8 @@ impl State {
         obj.insert("taskDefinition".into(), json!(service.task_definition()));
         obj.insert("deployments".into(), Value::Array(deployments));
         obj.insert("events".into(), Value::Array(events));
+        // Service Connect shows on the deployments only.
+        obj.remove("serviceConnectConfiguration");
         let config = obj.entry("deploymentConfiguration").or_insert_with(|| json!({}));
         if let Some(config) = config.as_object_mut() {
             config.entry("maximumPercent").or_insert(json!(200));

@@ -19,6 +19,9 @@
 //!   "This operation is idempotent, which means that it completes at most one time. If you
 //!   attempt to create multiple target groups with the same settings, each call succeeds.";
 //!   `DuplicateTargetGroupName`: "A target group with the specified name already exists."
+//!
+//! Listener certificates (AddListenerCertificates, RemoveListenerCertificates, and the
+//! certificates listeners are created with) are played in `listener_certs`.
 
 use std::{
     collections::HashMap,
@@ -138,6 +141,9 @@ pub async fn handle(shared: &Shared, req: &Req) -> Reply {
             let reply = shared.forward(req).await;
             let listener = wire::tag_text(reply.text(), "ListenerArn").map(str::to_string);
             let changes_actions = form.iter().any(|(k, _)| k.starts_with("DefaultActions.member."));
+            if let (true, Some(listener)) = (reply.is_success(), &listener) {
+                super::listener_certs::noted(shared, listener, &form);
+            }
             if let (true, Some(listener), true) = (reply.is_success(), listener, changes_actions) {
                 let tgs = forwarded(&form, "DefaultActions.member.");
                 shared.lock().elb.set_rule(&listener, listener.clone(), tgs, Instant::now());
@@ -152,6 +158,7 @@ pub async fn handle(shared: &Shared, req: &Req) -> Reply {
                     "DeleteListener" => param("ListenerArn"),
                     _ => param("LoadBalancerArn").replacen(":loadbalancer/", ":listener/", 1) + "/",
                 };
+                shared.lock().acm.forget_listeners(&gone);
                 let elb = &mut shared.lock().elb;
                 let rules: Vec<String> = elb
                     .rules
@@ -182,6 +189,8 @@ pub async fn handle(shared: &Shared, req: &Req) -> Reply {
             reply
         }
         "CreateTargetGroup" => create_target_group(shared, req, &form).await,
+        "AddListenerCertificates" => super::listener_certs::add(shared, req, &form).await,
+        "RemoveListenerCertificates" => super::listener_certs::remove(shared, req, &form).await,
         _ => shared.forward(req).await,
     }
 }

@@ -7,7 +7,7 @@
 //!     [--secret-name-reuse-secs S] [--target-group-in-use-secs S] \
 //!     [--throttle-scale F] [--failing-image SUBSTRING]... \
 //!     [--build-secs S] [--build-minute-secs S] [--image-push-lag-secs S] \
-//!     [--failing-build SUBSTRING]...
+//!     [--failing-build SUBSTRING]... [--acm-record-delay-secs S] [--acm-validation-secs S]
 //! ```
 
 #[allow(dead_code, unused_imports)]
@@ -21,7 +21,8 @@ use awslayer::{Config, Layer};
 const USAGE: &str = "usage: aws-layer --upstream URL [--port N] [--task-start-secs S] [--drain-secs S] \
 [--service-draining-secs S] [--secret-name-reuse-secs S] [--target-group-in-use-secs S] \
 [--throttle-scale F] [--failing-image SUBSTRING]... [--build-secs S] [--build-minute-secs S] \
-[--image-push-lag-secs S] [--failing-build SUBSTRING]...";
+[--image-push-lag-secs S] [--failing-build SUBSTRING]... [--acm-record-delay-secs S] \
+[--acm-validation-secs S]";
 
 fn main() {
     let mut upstream = None;
@@ -57,6 +58,8 @@ fn main() {
             "--build-minute-secs" => config.build_minute = secs(value()),
             "--image-push-lag-secs" => config.image_push_lag = secs(value()),
             "--failing-build" => failing_builds.push(value()),
+            "--acm-record-delay-secs" => config.acm_record_delay = secs(value()),
+            "--acm-validation-secs" => config.acm_validation = secs(value()),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return;

@@ -1,14 +1,22 @@
 //! The AWS behaviour layer: an HTTP proxy in front of moto that plays what real AWS does and moto
 //! does not, each behaviour following the AWS page its module cites. moto answers at once and
 //! never fails; through the layer, ECS deployments take time, fail, trip the circuit breaker and
-//! roll back, and deleted services drain (`ecs`, `ecs_model`, `service`, `deployment`); CodeBuild
-//! builds run through their phases in time, fail, time out and stop, write their log lines into
-//! CloudWatch Logs and push their image into ECR (`codebuild`, `codebuild_model`, `build`,
-//! `build_effects`, `build_log`, `build_image`); deleted secret names stay taken for a while
-//! (`secrets`); target groups stay "in use" after their rule goes and are created idempotently
-//! (`elb`); requests are throttled at AWS's default rates (`throttle`); and faults can be injected
-//! on demand (`faults`). Everything else is forwarded to moto unchanged (`proxy`, `wire`). The
-//! layer models one account in one Region.
+//! roll back, and deleted services drain (`ecs`, `ecs_model`, `service`, `deployment`); ECS
+//! Service Connect runs with each deployment and keeps its Cloud Map services (`connect`,
+//! `connect_model`), and Cloud Map refuses what it refuses and filters what it lists
+//! (`cloudmap`); CodeBuild builds run through their phases in time, fail, time out and stop,
+//! write their log lines into CloudWatch Logs and push their image into ECR (`codebuild`,
+//! `codebuild_model`, `build`, `build_effects`, `build_log`, `build_image`); deleted secret names
+//! stay taken for a while (`secrets`); target groups stay "in use" after their rule goes and are
+//! created idempotently (`elb`); requests are throttled at AWS's default rates (`throttle`); and
+//! faults can be injected on demand (`faults`). Everything else is forwarded to moto unchanged
+//! (`proxy`, `wire`). The layer models one account in one Region.
+//!
+//! ACM names a certificate's DNS validation record after a while, one per domain, issues the
+//! certificate once that record is in a Route 53 hosted zone, and refuses to delete it while a
+//! listener holds it (`acm`); Route 53 validates a change batch whole and refuses to delete a
+//! record set that is not there as named (`route53`); listeners take only certificates that
+//! exist and are issued, each once (`listener_certs`).
 //!
 //! The layer runs on its own thread with its own Tokio runtime, so it serves sync tests and any
 //! `#[tokio::test]` alike. It stops when the last `Layer` clone is dropped, or on `stop`.
@@ -18,19 +26,25 @@
 //! let ecs = aws_sdk_ecs::Client::new(&layer.sdk_config());
 //! ```
 
+mod acm;
 mod autoscaling;
 mod build;
 mod build_effects;
 mod build_image;
 mod build_log;
+mod cloudmap;
 mod codebuild;
 mod codebuild_model;
+mod connect;
+mod connect_model;
 mod deployment;
 mod ecs;
 mod ecs_model;
 mod elb;
 mod faults;
+mod listener_certs;
 mod proxy;
+mod route53;
 mod secrets;
 mod service;
 mod throttle;
@@ -80,6 +94,11 @@ pub struct Config {
     pub image_push_lag: Duration,
     /// How long one of a build's `timeoutInMinutes` minutes lasts.
     pub build_minute: Duration,
+    /// After RequestCertificate, DescribeCertificate names no validation record (no
+    /// `ResourceRecord`) for this long.
+    pub acm_record_delay: Duration,
+    /// A certificate is ISSUED this long after all its validation records are in a hosted zone.
+    pub acm_validation: Duration,
 }
 
 impl Default for Config {
@@ -96,6 +115,8 @@ impl Default for Config {
             failing_builds: vec!["broken".into()],
             image_push_lag: Duration::ZERO,
             build_minute: Duration::from_secs(60),
+            acm_record_delay: Duration::from_secs(2),
+            acm_validation: Duration::from_secs(1),
         }
     }
 }
@@ -142,6 +163,9 @@ pub(crate) struct Shared {
     /// Held while CodeBuild's effects are brought up to date (so each happens once and in order)
     /// and through a StartBuild or UpdateProject.
     pub settling: tokio::sync::Mutex<()>,
+    /// Held through a Cloud Map namespace write, and through an ECS CreateService or
+    /// UpdateService with Service Connect from its checks until what it made is recorded.
+    pub cloud_map: tokio::sync::Mutex<()>,
     state: Mutex<State>,
 }
 
@@ -158,6 +182,9 @@ pub(crate) struct State {
     pub secrets: secrets::Model,
     pub codebuild: codebuild_model::Model,
     pub autoscaling: autoscaling::Model,
+    pub connect: connect_model::Model,
+    pub cloudmap: cloudmap::Model,
+    pub acm: acm::Model,
 }
 
 impl Shared {
@@ -201,6 +228,7 @@ impl Layer {
             started: Instant::now(),
             started_wall: SystemTime::now(),
             settling: tokio::sync::Mutex::new(()),
+            cloud_map: tokio::sync::Mutex::new(()),
             state: Mutex::new(State {
                 config,
                 faults: faults::Faults::new(seed),
@@ -214,6 +242,9 @@ impl Layer {
                 secrets: secrets::Model::default(),
                 codebuild: codebuild_model::Model::default(),
                 autoscaling: autoscaling::Model::default(),
+                connect: connect_model::Model::default(),
+                cloudmap: cloudmap::Model::default(),
+                acm: acm::Model::default(),
             }),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel();

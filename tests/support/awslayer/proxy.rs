@@ -270,6 +270,9 @@ async fn handle(
         "secretsmanager" => super::secrets::handle(&shared, &req).await,
         "codebuild" => super::codebuild::handle(&shared, &req).await,
         "autoscaling" => super::autoscaling::handle(&shared, &req).await,
+        "servicediscovery" => super::cloudmap::handle(&shared, &req).await,
+        "acm" => super::acm::handle(&shared, &req).await,
+        "route53" => super::route53::handle(&shared, &req).await,
         // What builds write and push shows there on time.
         "logs" | "ecr" => {
             super::build_effects::settle(&shared, &req).await;

@@ -11,6 +11,10 @@
 //!   answer errors as `<ErrorResponse><Error><Type>Sender</Type><Code>…</Code><Message>…</Message>
 //!   </Error><RequestId>…</RequestId></ErrorResponse>` (Smithy `awsQuery` protocol,
 //!   <https://smithy.io/2.0/aws/protocols/aws-query-protocol.html>).
+//! - Route 53 (REST-XML) names the operation by method and path (`POST
+//!   /2013-04-01/hostedzone/{Id}/rrset` is ChangeResourceRecordSets) and answers errors in the
+//!   same `<ErrorResponse><Error>…` shape, in its own namespace (Smithy `restXml`,
+//!   <https://smithy.io/2.0/aws/protocols/aws-restxml-protocol.html>).
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, header};
@@ -101,6 +105,7 @@ pub fn classify(
             "CodeBuild_20161006" => "codebuild".to_string(),
             "AnyScaleFrontendService" => "autoscaling".to_string(),
             "Route53AutoNaming_v20170314" => "servicediscovery".to_string(),
+            "CertificateManager" => "acm".to_string(),
             _ => scope.unwrap_or_else(|| prefix.to_lowercase()),
         };
         return (service, operation.to_string());
@@ -123,6 +128,11 @@ pub fn classify(
     }
     if scope.as_deref() == Some("s3") {
         return ("s3".into(), s3_operation(method, path, query).to_string());
+    }
+    if scope.as_deref() == Some("route53")
+        && let Some(operation) = route53_operation(method, path)
+    {
+        return ("route53".into(), operation.to_string());
     }
     let service = scope.unwrap_or_else(|| "unknown".into());
     (service, format!("{method} {path}"))
@@ -155,6 +165,24 @@ fn s3_operation(method: &http::Method, path: &str, query: &str) -> &'static str 
         ("DELETE", false, false) => "DeleteObject",
         _ => "UnknownS3Operation",
     }
+}
+
+/// The Route 53 REST operation of a request (`/2013-04-01/hostedzone/{Id}/rrset`, …), as the API
+/// reference names them: <https://docs.aws.amazon.com/Route53/latest/APIReference/API_Operations_Amazon_Route_53.html>
+fn route53_operation(method: &http::Method, path: &str) -> Option<&'static str> {
+    let rest = path.strip_prefix("/2013-04-01/")?.trim_end_matches('/');
+    let parts: Vec<&str> = rest.split('/').collect();
+    Some(match (method.as_str(), parts.as_slice()) {
+        ("POST", ["hostedzone", _, "rrset"]) => "ChangeResourceRecordSets",
+        ("GET", ["hostedzone", _, "rrset"]) => "ListResourceRecordSets",
+        ("POST", ["hostedzone"]) => "CreateHostedZone",
+        ("GET", ["hostedzone"]) => "ListHostedZones",
+        ("GET", ["hostedzone", _]) => "GetHostedZone",
+        ("DELETE", ["hostedzone", _]) => "DeleteHostedZone",
+        ("GET", ["hostedzonesbyname"]) => "ListHostedZonesByName",
+        ("GET", ["change", _]) => "GetChange",
+        _ => return None,
+    })
 }
 
 /// The service named in a SigV4 `Authorization` header's credential scope.
@@ -215,7 +243,8 @@ pub fn xml_reply(status: u16, body: String) -> Reply {
 /// The throttling error each service really answers.
 pub fn throttled(service: &str) -> Reply {
     match service {
-        "elbv2" | "elb" => query_error(400, "Sender", "Throttling", "Rate exceeded"),
+        // Route 53's XML errors have the Query shape.
+        "elbv2" | "elb" | "route53" => query_error(400, "Sender", "Throttling", "Rate exceeded"),
         _ => json_error(400, "ThrottlingException", "Rate exceeded"),
     }
 }
@@ -223,7 +252,7 @@ pub fn throttled(service: &str) -> Reply {
 /// The server-error shape of each service (HTTP 500).
 pub fn server_error(service: &str) -> Reply {
     match service {
-        "elbv2" | "elb" => {
+        "elbv2" | "elb" | "route53" => {
             query_error(500, "Receiver", "InternalFailure", "An internal error has occurred.")
         }
         "ecs" | "ecr" => {
