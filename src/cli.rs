@@ -5,12 +5,13 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use crate::{
     aws::{self, Aws, CallCounter, RateLimiter},
     oneshot,
+    progress::{self, Phase, RowState, terminal::Progress},
 };
 use clap::{Args, Parser, Subcommand};
 
 /// byoc-operator: deploy container services into your own AWS account.
 #[derive(Parser, Debug)]
-#[command(name = "byoc", version, about)]
+#[command(name = "byoc", version, about, long_version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("BYOC_GIT_COMMIT"), ", built ", env!("BYOC_BUILD_DATE"), ")"))]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -29,24 +30,70 @@ pub enum Command {
     /// Run the Kubernetes controller (in a cluster, or against the cluster of $KUBECONFIG).
     Controller(ControllerArgs),
     /// Show what `apply` would change in AWS. Exit code 0: nothing to do; 2: changes pending.
-    Plan(OneShot),
-    /// Create or update the AWS resources of the services in the files; print their status.
+    Plan {
+        #[command(flatten)]
+        args: OneShot,
+        /// How to print the plan: text, or yaml / json for CI.
+        #[arg(short = 'o', long, value_enum, default_value_t = PlanOutput::Text)]
+        output: PlanOutput,
+    },
+    /// Create or update the AWS resources of the services in the files; print a summary of them
+    /// (or their status with -o yaml|json).
     Apply {
         #[command(flatten)]
         args: OneShot,
-        /// Wait until every rollout completes, showing progress.
+        /// Wait until every rollout completes, showing each service's progress.
         #[arg(long)]
         wait: bool,
         /// How long --wait waits (e.g. 10m).
         #[arg(long, default_value = "10m", value_parser = parse_duration)]
         timeout: Duration,
+        /// How to print the result: a table, or yaml / json for scripts.
+        #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Delete the services in the files from AWS (honouring deletionPolicy), then what their
     /// accounts own and nothing uses any more.
-    Delete(OneShot),
+    Delete {
+        #[command(flatten)]
+        args: OneShot,
+        /// Wait until ECS has drained every deleted service and nothing of them is left in AWS
+        /// (then the cluster and namespace they held go too), showing each service's progress.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits (e.g. 10m).
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        timeout: Duration,
+        /// How to print the result: a table, or yaml / json for scripts.
+        #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// Docker Compose projects: convert them to CloudService manifests, or run them one-shot.
     #[command(subcommand)]
     Compose(crate::cli_compose::ComposeCommand),
+}
+
+/// How `apply` and `delete` print what they did.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// A summary table for a person.
+    Table,
+    /// YAML: apply prints each service's status (one document each, as the controller would
+    /// write it); delete, what it deleted, retained or kept per object.
+    Yaml,
+    /// JSON: the same content as the YAML, in one document.
+    Json,
+}
+
+/// How `plan` prints the plan.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanOutput {
+    /// The changes, one per line, for a person.
+    Text,
+    /// YAML: `pending` and, per object, its changes as in a CloudService's status.plan.changes.
+    Yaml,
+    /// JSON: the same document as the YAML.
+    Json,
 }
 
 #[derive(Args, Debug)]
@@ -186,21 +233,23 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Version => {
-            println!("byoc {}", env!("CARGO_PKG_VERSION"));
+            // Both set by build.rs: the Git commit and the build date (never the clock).
+            let (commit, date) = (env!("BYOC_GIT_COMMIT"), env!("BYOC_BUILD_DATE"));
+            println!("byoc {} (commit {commit}, built {date})", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
         Command::Controller(args) => controller(args).await,
-        Command::Plan(args) => {
-            crate::telemetry::init_cli_tracing();
-            plan(args).await
+        Command::Plan { args, output } => {
+            progress::terminal::init_tracing();
+            plan_manifests(&args.connection, &load(&args)?, output).await
         }
-        Command::Apply { args, wait, timeout } => {
-            crate::telemetry::init_cli_tracing();
-            apply(args, wait.then_some(timeout)).await
+        Command::Apply { args, wait, timeout, output } => {
+            progress::terminal::init_tracing();
+            apply_manifests(&args.connection, &load(&args)?, wait.then_some(timeout), output).await
         }
-        Command::Delete(args) => {
-            crate::telemetry::init_cli_tracing();
-            delete(args).await
+        Command::Delete { args, wait, timeout, output } => {
+            progress::terminal::init_tracing();
+            delete_manifests(&args.connection, &load(&args)?, wait.then_some(timeout), output).await
         }
         Command::Compose(command) => crate::cli_compose::run(command).await,
     }
@@ -241,80 +290,111 @@ async fn sessions(args: &Connection, m: &oneshot::Manifests) -> oneshot::Session
     out
 }
 
-async fn plan(args: OneShot) -> Result<ExitCode, String> {
-    plan_manifests(&args.connection, &load(&args)?).await
-}
-
 /// `byoc plan` of manifests already read.
-pub async fn plan_manifests(args: &Connection, m: &oneshot::Manifests) -> Result<ExitCode, String> {
+pub async fn plan_manifests(
+    args: &Connection,
+    m: &oneshot::Manifests,
+    output: PlanOutput,
+) -> Result<ExitCode, String> {
     let prepared = prepare(args, m)?;
     let sessions = sessions(args, m).await;
     let plans = oneshot::plan(m, &prepared, &sessions).await?;
-    let pending = plans.iter().any(|(_, p)| !p.is_empty());
-    for (label, plan) in &plans {
-        println!("{label}\n{plan}");
+    let document = progress::output::plan_document(&plans);
+    match output {
+        PlanOutput::Text => {
+            for (label, plan) in &plans {
+                println!("{label}\n{plan}");
+            }
+        }
+        PlanOutput::Yaml => print!("{}", progress::output::to_yaml(&document)?),
+        PlanOutput::Json => print!("{}", progress::output::to_json(&document)?),
     }
-    Ok(if pending { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if document.pending { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-async fn apply(args: OneShot, wait: Option<Duration>) -> Result<ExitCode, String> {
-    apply_manifests(&args.connection, &load(&args)?, wait).await
-}
-
-/// `byoc apply` of manifests already read.
+/// `byoc apply` of manifests already read: applies, follows the rollouts with `wait`, prints
+/// the summary (or the statuses).
 pub async fn apply_manifests(
     args: &Connection,
     m: &oneshot::Manifests,
     wait: Option<Duration>,
+    output: Output,
 ) -> Result<ExitCode, String> {
     let prepared = prepare(args, m)?;
     let sessions = sessions(args, m).await;
-    for p in &prepared {
-        eprintln!("applying {} …", p.label);
-    }
+    // Applying prints lines (a build prints its log); the table follows the rollouts.
+    let rows =
+        prepared.iter().map(|p| (p.label.clone(), progress::applying(p.validated.is_some())));
+    let mut shown = Progress::start(rows, false);
     let mut statuses = oneshot::apply(m, &prepared, &sessions).await?;
+    if wait.is_some() {
+        shown.live();
+    }
+    for (label, status) in &statuses {
+        shown.update(label, progress::from_status(status));
+    }
     let waited = match wait {
         Some(timeout) => {
-            oneshot::wait(&prepared, &mut statuses, &sessions, timeout, |line| {
-                eprintln!("  {line}")
+            oneshot::wait(&prepared, &mut statuses, &sessions, timeout, |(label, status)| {
+                shown.update(label, progress::from_status(status))
             })
             .await
         }
         None => Ok(()),
     };
-    for (label, status) in &statuses {
-        let yaml = serde_saphyr::to_string(status).map_err(|e| format!("printing status: {e}"))?;
-        println!("# {label}\n---\n{yaml}");
+    let (board, elapsed) = shown.finish();
+    match output {
+        Output::Table => print!("{}", progress::summary::applied(&statuses, &board, elapsed)),
+        Output::Yaml => print!("{}", progress::output::status_yaml(&statuses)?),
+        Output::Json => {
+            let document = progress::output::status_document(&statuses);
+            print!("{}", progress::output::to_json(&document)?)
+        }
     }
     waited?;
     // A stalled service needs a change from the user: say so in the exit code, as a failed
     // rollout does.
     let stalled: Vec<&str> = statuses
         .iter()
-        .filter(|(_, s)| {
-            s.conditions.iter().any(|c| c.type_ == crate::api::STALLED && c.status == "True")
-        })
+        .filter(|(_, s)| crate::api::is_true(&s.conditions, crate::api::STALLED))
         .map(|(label, _)| label.as_str())
         .collect();
     if !stalled.is_empty() {
-        eprintln!("error: stalled, see the Stalled condition above: {}", stalled.join(", "));
+        eprintln!("error: stalled, see the Stalled condition's message: {}", stalled.join(", "));
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn delete(args: OneShot) -> Result<ExitCode, String> {
-    delete_manifests(&args.connection, &load(&args)?).await
-}
-
-/// `byoc delete` of manifests already read.
+/// `byoc delete` of manifests already read: deletes, with `wait` until nothing of the services is
+/// left, and prints what went (or the plans with -o yaml|json).
 pub async fn delete_manifests(
     args: &Connection,
     m: &oneshot::Manifests,
+    wait: Option<Duration>,
+    output: Output,
 ) -> Result<ExitCode, String> {
     let sessions = sessions(args, m).await;
-    for (label, plan) in oneshot::delete(m, &sessions, &args.cluster_id, false).await? {
-        println!("{label}\n{plan}");
+    let labels = m.services.iter().map(|s| {
+        let label = format!("CloudService {}", oneshot::owner(s, &args.cluster_id).key());
+        (label, RowState::new(Phase::Deleting, ""))
+    });
+    let shown = Progress::start(labels, wait.is_some());
+    let deleted =
+        oneshot::delete_and_wait(m, &sessions, &args.cluster_id, wait, |label, removal| {
+            shown.update(label, progress::from_removal(removal, wait.is_some()))
+        })
+        .await;
+    let (board, elapsed) = shown.finish();
+    let plans = deleted?;
+    match output {
+        Output::Table => print!("{}", progress::summary::deleted(&plans, &board, elapsed)),
+        Output::Yaml => {
+            print!("{}", progress::output::to_yaml(&progress::output::deleted_document(&plans))?)
+        }
+        Output::Json => {
+            print!("{}", progress::output::to_json(&progress::output::deleted_document(&plans))?)
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -13,7 +13,10 @@ use std::{
 use clap::{Args, Subcommand};
 
 use crate::{
-    cli::{Connection, apply_manifests, delete_manifests, parse_duration, plan_manifests},
+    cli::{
+        Connection, Output, PlanOutput, apply_manifests, delete_manifests, parse_duration,
+        plan_manifests,
+    },
     compose::{self, Converted, GitOrigin, NoteKind, Options},
     oneshot::{self, Manifests},
 };
@@ -39,20 +42,42 @@ pub enum ComposeCommand {
         git_root: Option<PathBuf>,
     },
     /// Show what `up` would change in AWS. Exit code 0: nothing to do; 2: changes pending.
-    Plan(RunArgs),
+    Plan {
+        #[command(flatten)]
+        args: RunArgs,
+        /// How to print the plan: text, or yaml / json for CI.
+        #[arg(short = 'o', long, value_enum, default_value_t = PlanOutput::Text)]
+        output: PlanOutput,
+    },
     /// Create or update the project's services in AWS through the one-shot engine.
     Up {
         #[command(flatten)]
         args: RunArgs,
-        /// Wait until every rollout completes, showing progress.
+        /// Wait until every rollout completes, showing each service's progress.
         #[arg(long)]
         wait: bool,
         /// How long --wait waits (e.g. 10m).
         #[arg(long, default_value = "10m", value_parser = parse_duration)]
         timeout: Duration,
+        /// How to print the result: a table, or yaml / json for scripts.
+        #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Delete the project's services from AWS, then what their account owns and nothing uses.
-    Down(RunArgs),
+    Down {
+        #[command(flatten)]
+        args: RunArgs,
+        /// Wait until ECS has drained every deleted service and nothing of them is left in AWS,
+        /// showing each service's progress.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits (e.g. 10m).
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        timeout: Duration,
+        /// How to print the result: a table, or yaml / json for scripts.
+        #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
 }
 
 /// Which project, and where its manifests go.
@@ -112,20 +137,20 @@ pub async fn run(command: ComposeCommand) -> Result<ExitCode, String> {
             print!("{}", compose::render(&converted));
             Ok(ExitCode::SUCCESS)
         }
-        ComposeCommand::Plan(args) => {
-            crate::telemetry::init_cli_tracing();
+        ComposeCommand::Plan { args, output } => {
+            crate::progress::terminal::init_tracing();
             let m = manifests(&args)?;
-            plan_manifests(&args.connection, &m).await
+            plan_manifests(&args.connection, &m, output).await
         }
-        ComposeCommand::Up { args, wait, timeout } => {
-            crate::telemetry::init_cli_tracing();
+        ComposeCommand::Up { args, wait, timeout, output } => {
+            crate::progress::terminal::init_tracing();
             let m = manifests(&args)?;
-            apply_manifests(&args.connection, &m, wait.then_some(timeout)).await
+            apply_manifests(&args.connection, &m, wait.then_some(timeout), output).await
         }
-        ComposeCommand::Down(args) => {
-            crate::telemetry::init_cli_tracing();
+        ComposeCommand::Down { args, wait, timeout, output } => {
+            crate::progress::terminal::init_tracing();
             let m = manifests(&args)?;
-            delete_manifests(&args.connection, &m).await
+            delete_manifests(&args.connection, &m, wait.then_some(timeout), output).await
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod desired;
 pub mod failpoint;
 pub mod manifests;
 pub mod oneshot;
+pub mod progress;
 pub mod resources;
 pub mod status;
 pub mod telemetry;

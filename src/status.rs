@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use crate::{
     api::{
         BuildPhase, BuildStatus, CloudServiceStatus, READY, RECONCILING, RolloutState, STALLED,
-        reason, set_condition,
+        SUSPENDED, reason, set_condition,
     },
     aws::Category,
     desired::Invalid,
@@ -87,6 +87,7 @@ pub fn applied(
         private_addresses: applied.private_addresses.clone(),
         autoscaling: applied.autoscaling.clone(),
         domains: Vec::new(),
+        plan: None,
     }
 }
 
@@ -176,6 +177,102 @@ pub fn failed(
     status
 }
 
+/// The message of the `Suspended` condition.
+pub const SUSPENDED_MESSAGE: &str = "spec.suspend is true: no AWS changes, drift is not corrected; deleting the CloudService still deletes its AWS resources";
+
+/// `previous` with the `Suspended` condition: everything else stays as last observed, so the
+/// status says what AWS looked like when the service was suspended.
+pub fn suspended(
+    previous: &CloudServiceStatus,
+    generation: Option<i64>,
+    now: &Time,
+) -> CloudServiceStatus {
+    let mut status = previous.clone();
+    set_condition(
+        &mut status.conditions,
+        SUSPENDED,
+        true,
+        reason::SUSPENDED,
+        SUSPENDED_MESSAGE,
+        generation,
+        now,
+    );
+    status
+}
+
+/// `previous` without what holding a service left in it (the `Suspended` condition and the
+/// plan of a preview): the status of a service the controller applies again.
+pub fn resumed(previous: &CloudServiceStatus) -> CloudServiceStatus {
+    let mut status = previous.clone();
+    status.conditions.retain(|c| c.type_ != SUSPENDED);
+    status.plan = None;
+    status
+}
+
+/// Status of a preview (`byoc.dev/plan-only`): the plan of this generation in `status.plan`,
+/// `Ready` false with reason `PlanOnly` (the spec is not applied), neither reconciling nor
+/// stalled: the preview is complete. `label` heads the text as in `byoc plan`.
+pub fn planned(
+    generation: Option<i64>,
+    label: &str,
+    plan: &crate::resources::Plan,
+    suspended: bool,
+    previous: &CloudServiceStatus,
+    now: &Time,
+) -> CloudServiceStatus {
+    let mut status =
+        if suspended { self::suspended(previous, generation, now) } else { resumed(previous) };
+    let pending = !plan.is_empty();
+    let count = plan
+        .changes
+        .iter()
+        .filter(|c| {
+            !matches!(
+                c.action,
+                crate::resources::Action::Retain | crate::resources::Action::Keep(_)
+            )
+        })
+        .count();
+    let message = if pending {
+        format!(
+            "{} is set: {count} AWS change(s) pending, see status.plan; remove the annotation to apply them",
+            crate::api::PLAN_ONLY_ANNOTATION
+        )
+    } else {
+        format!(
+            "{} is set: AWS already matches the spec (no changes pending)",
+            crate::api::PLAN_ONLY_ANNOTATION
+        )
+    };
+    status.observed_generation = generation;
+    status.plan = Some(crate::api::PlanStatus {
+        observed_generation: generation,
+        pending,
+        text: format!("{label}\n{plan}"),
+        changes: plan.to_api(),
+    });
+    set_condition(
+        &mut status.conditions,
+        READY,
+        false,
+        reason::PLAN_ONLY,
+        &message,
+        generation,
+        now,
+    );
+    set_condition(
+        &mut status.conditions,
+        RECONCILING,
+        false,
+        reason::PLAN_ONLY,
+        "",
+        generation,
+        now,
+    );
+    set_condition(&mut status.conditions, STALLED, false, reason::PLAN_ONLY, "", generation, now);
+    status
+}
+
 /// Status for an invalid spec.
 pub fn invalid(
     generation: Option<i64>,
@@ -212,4 +309,85 @@ pub fn with_domains(
         });
     }
     status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::{Action, Change, FieldChange, Kind, Plan};
+
+    fn at(s: &str) -> Time {
+        Time(s.parse().unwrap())
+    }
+
+    fn ready_status() -> CloudServiceStatus {
+        let mut conditions = Vec::new();
+        let t = at("2026-01-01T00:00:00Z");
+        set_condition(&mut conditions, READY, true, reason::READY, "1/1 tasks", Some(1), &t);
+        set_condition(&mut conditions, RECONCILING, false, reason::READY, "", Some(1), &t);
+        set_condition(&mut conditions, STALLED, false, reason::READY, "", Some(1), &t);
+        CloudServiceStatus {
+            observed_generation: Some(1),
+            conditions,
+            url: Some("http://web.example.com".into()),
+            ..Default::default()
+        }
+    }
+
+    fn condition<'a>(s: &'a CloudServiceStatus, type_: &str) -> &'a Condition {
+        s.conditions.iter().find(|c| c.type_ == type_).unwrap()
+    }
+
+    #[test]
+    fn a_suspended_status_keeps_the_last_observation_and_says_why() {
+        let previous = ready_status();
+        let next = suspended(&previous, Some(2), &at("2026-01-02T00:00:00Z"));
+        assert_eq!(next.observed_generation, Some(1), "the applied generation stays");
+        assert_eq!(condition(&next, READY), condition(&previous, READY));
+        let s = condition(&next, SUSPENDED);
+        assert_eq!((s.status.as_str(), s.reason.as_str()), ("True", reason::SUSPENDED));
+        assert_eq!(s.observed_generation, Some(2));
+        // Suspending again later keeps the transition time.
+        let again = suspended(&next, Some(3), &at("2026-01-03T00:00:00Z"));
+        assert_eq!(condition(&again, SUSPENDED).last_transition_time, s.last_transition_time);
+        assert_eq!(resumed(&again), previous);
+    }
+
+    #[test]
+    fn a_preview_publishes_the_plan_text_and_changes_with_ready_false() {
+        let plan = Plan {
+            changes: vec![
+                Change::new(Kind::TargetGroup, "web-1a2b", Action::Create),
+                Change::new(
+                    Kind::EcsService,
+                    "web",
+                    Action::Update(vec![FieldChange::new("desiredCount", 1, 2)]),
+                ),
+                Change::new(Kind::Repository, "byoc/shop/web", Action::Keep("images".into())),
+            ],
+        };
+        let now = at("2026-01-02T00:00:00Z");
+        let next = planned(Some(2), "CloudService shop/web", &plan, false, &ready_status(), &now);
+        let p = next.plan.clone().unwrap();
+        assert!(p.pending);
+        assert_eq!(p.observed_generation, Some(2));
+        assert_eq!(p.text, format!("CloudService shop/web\n{plan}"));
+        assert_eq!(p.changes.len(), 3);
+        assert_eq!(p.changes[1].action, crate::api::PlannedAction::Update);
+        assert_eq!(p.changes[1].fields[0].field, "desiredCount");
+        assert_eq!(p.changes[2].reason.as_deref(), Some("images"));
+        let ready = condition(&next, READY);
+        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", reason::PLAN_ONLY));
+        assert!(ready.message.contains("2 AWS change(s) pending"), "{}", ready.message);
+        assert_eq!(condition(&next, RECONCILING).status, "False");
+        assert_eq!(condition(&next, STALLED).status, "False");
+        assert!(next.conditions.iter().all(|c| c.type_ != SUSPENDED));
+        assert_eq!(next.url, ready_status().url, "what exists stays in the status");
+
+        let nothing =
+            planned(Some(2), "CloudService shop/web", &Plan::default(), true, &next, &now);
+        assert!(!nothing.plan.as_ref().unwrap().pending);
+        assert!(condition(&nothing, READY).message.contains("no changes pending"));
+        assert_eq!(condition(&nothing, SUSPENDED).status, "True");
+    }
 }

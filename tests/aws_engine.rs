@@ -570,3 +570,35 @@ async fn an_existing_listener_we_do_not_own_gets_our_rule_and_nothing_else_chang
         w.aws.elb.describe_load_balancers().load_balancer_arns(&lb_arn).send().await.unwrap();
     assert_eq!(still.load_balancers().len(), 1, "the platform's load balancer is untouched");
 }
+
+#[tokio::test]
+async fn byoc_apply_leaves_a_suspended_service_alone_and_only_plans_a_preview() {
+    let w = World::new("held");
+    let previewed = WEB.replace(
+        "metadata: { name: web, namespace: shop }",
+        "metadata: { name: web, namespace: shop, annotations: { byoc.dev/plan-only: \"true\" } }",
+    );
+    let statuses = w.apply(&previewed).await.unwrap();
+    let plan = statuses[0].1.plan.clone().expect("a plan in the status");
+    assert!(plan.pending);
+    assert!(plan.changes.iter().any(|c| c.kind == "EcsService"), "{plan:?}");
+    assert_eq!(
+        service_stack(&w.inventory().await),
+        Vec::<&str>::new(),
+        "a preview creates nothing"
+    );
+
+    w.apply(WEB).await.unwrap();
+    let before = w.aws.calls().writes();
+    let suspended = WEB.replace("  replicas: 2", "  replicas: 3\n  suspend: true");
+    let statuses = w.apply(&suspended).await.unwrap();
+    assert!(
+        statuses[0].1.conditions.iter().any(|c| c.type_ == "Suspended" && c.status == "True"),
+        "{:?}",
+        statuses[0].1
+    );
+    assert_eq!(w.aws.calls().writes(), before, "writes for a suspended service");
+    // Deleting a suspended service still deletes it.
+    w.delete(&suspended).await;
+    assert_eq!(service_stack(&w.inventory().await), Vec::<&str>::new());
+}

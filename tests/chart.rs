@@ -485,7 +485,7 @@ fn every_rbac_rule_in_the_templates_is_preceded_by_a_comment_saying_why() {
 
 #[test]
 fn values_that_break_the_schema_are_refused_at_render_time() {
-    let cases: [(&str, &[&str], &str); 12] = [
+    let cases: [(&str, &[&str], &str); 13] = [
         ("an unknown top-level key", &["replica=2"], "replica"),
         ("an unknown nested key", &["securityContext.runAsRoot=true"], "runAsRoot"),
         ("a log format the controller lacks", &["logFormat=xml"], "logFormat"),
@@ -496,6 +496,7 @@ fn values_that_break_the_schema_are_refused_at_render_time() {
         ("an unknown pull policy", &["image.pullPolicy=Sometimes"], "pullPolicy"),
         ("a privileged port", &["healthPort=80"], "healthPort"),
         ("a malformed digest", &["image.digest=latest"], "digest"),
+        ("a tag in the repository", &["image.repository=ghcr.io/acme/byoc:0.1.0"], "repository"),
         ("a flag without dashes", &["extraArgs={verbose}"], "extraArgs"),
         (
             "both PDB limits",
@@ -617,11 +618,12 @@ fn every_object_carries_the_standard_labels() {
 #[test]
 fn the_image_defaults_to_the_app_version_and_a_digest_pins_it() {
     let docs = rendered_documents(&[], &[]);
-    let expected = format!("byoc-operator:{}", env!("CARGO_PKG_VERSION"));
+    let published = "ghcr.io/byoc-dev/byoc-operator";
+    let expected = format!("{published}:{}", env!("CARGO_PKG_VERSION"));
     assert_eq!(controller(&docs).image.as_deref(), Some(expected.as_str()));
     let digest = format!("sha256:{}", "a".repeat(64));
     let docs = rendered_documents(&[], &["image.tag=ignored", &format!("image.digest={digest}")]);
-    assert_eq!(controller(&docs).image, Some(format!("byoc-operator@{digest}")));
+    assert_eq!(controller(&docs).image, Some(format!("{published}@{digest}")));
 }
 
 #[test]
@@ -694,4 +696,126 @@ fn the_controller_accepts_the_arguments_every_values_file_renders() {
             }
         }
     }
+}
+
+/// The NOTES `helm install` prints, with `--set` assignments. `helm template` leaves NOTES.txt
+/// out (and Helm 3's `install --dry-run` wants a cluster), so a copy of the chart renders it into
+/// a ConfigMap of its own.
+fn install_notes(set: &[&str]) -> String {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let target = to.join(path.file_name().unwrap());
+            if path.is_dir() {
+                copy(&path, &target);
+            } else {
+                std::fs::copy(&path, &target).unwrap();
+            }
+        }
+    }
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("notes-{}", std::process::id()))
+        .join("byoc-operator");
+    let _ = std::fs::remove_dir_all(&dir);
+    copy(&chart_dir(), &dir);
+    let show = "templates/zz-notes.yaml";
+    std::fs::write(
+        dir.join(show),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  \
+         notes: {{ include \"byoc-operator/templates/NOTES.txt\" . | quote }}\n",
+    )
+    .unwrap();
+    let chart = dir.display().to_string();
+    let mut args = vec!["template", RELEASE, &chart, "--namespace", NAMESPACE, "--show-only", show];
+    for assignment in set {
+        args.extend(["--set", assignment]);
+    }
+    let output = run_helm(&args).unwrap_or_else(|e| panic!("rendering NOTES.txt: {e}"));
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+    let config_map: Value = serde_saphyr::from_str(&output).unwrap();
+    config_map["data"]["notes"].as_str().expect("the rendered NOTES").to_string()
+}
+
+/// Each `cosign verify` in the NOTES: (what it verifies, its issuer, its identity regexp).
+fn cosign_verifications(notes: &str) -> Vec<(String, String, String)> {
+    let joined = notes.replace("\\\n", " ");
+    joined
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("cosign verify "))
+        .map(|command| {
+            let words: Vec<&str> = command.split_whitespace().collect();
+            let flag = |name: &str| {
+                let at = words.iter().position(|w| *w == name).unwrap_or_else(|| {
+                    panic!("cosign verify {command} lacks {name}");
+                });
+                words[at + 1].trim_matches('\'').to_string()
+            };
+            let issuer = flag("--certificate-oidc-issuer");
+            (words[0].to_string(), issuer, flag("--certificate-identity-regexp"))
+        })
+        .collect()
+}
+
+#[test]
+fn the_notes_install_from_the_published_chart_and_verify_the_release_signatures() {
+    let version = env!("CARGO_PKG_VERSION");
+    let digest = format!("sha256:{}", "b".repeat(64));
+    let fork = ["image.repository=ghcr.io/acme/byoc-operator", &format!("image.digest={digest}")];
+    let own = ["image.repository=registry.example.com/platform/byoc-operator"];
+    let cases: [(&str, &[&str], &str, Option<String>); 3] = [
+        (
+            "the published image",
+            &[],
+            "byoc-dev",
+            Some(format!("ghcr.io/byoc-dev/byoc-operator:{version}")),
+        ),
+        (
+            "a fork's release, pinned by digest",
+            &fork,
+            "acme",
+            Some(format!("ghcr.io/acme/byoc-operator@{digest}")),
+        ),
+        ("an image built in-house, not signed by a release", &own, "byoc-dev", None),
+    ];
+    let identity = |owner: &str, workflow: &str, git_ref: &str| {
+        format!("https://github.com/{owner}/byoc-operator/.github/workflows/{workflow}@{git_ref}")
+    };
+    for (reason, set, owner, image) in cases {
+        let notes = install_notes(set);
+        let chart = format!("oci://ghcr.io/{owner}/charts/byoc-operator");
+        let install = format!("helm install byoc-operator {chart} --version {version}");
+        assert!(
+            notes.replace("\\\n", " ").contains(&install),
+            "{reason}: no `{install}`:\n{notes}"
+        );
+        assert!(notes.contains("--server-side -f"), "{reason}: the CRDs go first on upgrade");
+
+        let verified = cosign_verifications(&notes);
+        let mut subjects: Vec<String> = verified.iter().map(|v| v.0.clone()).collect();
+        let mut expected: Vec<String> = image.into_iter().collect();
+        expected.push(format!("ghcr.io/{owner}/charts/byoc-operator:{version}"));
+        subjects.sort();
+        expected.sort();
+        assert_eq!(subjects, expected, "{reason}");
+        for (subject, issuer, pattern) in verified {
+            assert_eq!(issuer, "https://token.actions.githubusercontent.com", "{subject}");
+            let regex = regex::Regex::new(&pattern).unwrap();
+            let tag = format!("refs/tags/v{version}");
+            assert!(regex.is_match(&identity(owner, "release.yml", &tag)), "{subject}: {pattern}");
+            for (who, stranger) in [
+                ("another owner", identity("mallory", "release.yml", &tag)),
+                ("another workflow", identity(owner, "ci.yml", &tag)),
+                ("a branch", identity(owner, "release.yml", "refs/heads/main")),
+                ("a look-alike host", format!("https://github.community/{owner}/x")),
+            ] {
+                assert!(!regex.is_match(&stranger), "{subject}: {pattern} accepts {who}");
+            }
+        }
+    }
+    // The identity names the workflow that signs: it exists and runs on v* tags.
+    let workflow = std::fs::read_to_string(repo_root().join(".github/workflows/release.yml"))
+        .expect(".github/workflows/release.yml");
+    assert!(workflow.contains("tags: [\"v*\"]"), "the release workflow runs on v* tags");
+    assert!(workflow.matches("cosign sign --yes").count() >= 2, "it signs the image and the chart");
 }

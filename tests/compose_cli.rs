@@ -113,25 +113,26 @@ async fn compose_up_runs_the_application_and_down_leaves_nothing() {
         "--endpoint-url",
         &w.endpoint,
     ];
-    let run = |command: &str| {
-        let mut args = vec!["compose", command];
+    let run = |command: &[&str]| {
+        let mut args = vec!["compose"];
+        args.extend(command);
         args.extend(common);
         byoc(&args, &dir)
     };
 
-    let plan = run("plan");
+    let plan = run(&["plan"]);
     assert_eq!(plan.status.code(), Some(2), "{}", text(&plan.stderr));
-    let up = run("up");
+    let up = run(&["up", "-o", "yaml"]);
     let (stdout, stderr) = (text(&up.stdout), text(&up.stderr));
     assert!(up.status.success(), "{stderr}\n{stdout}");
     assert!(stdout.contains("privateAddresses:\n- api:8080"), "{stdout}");
     assert!(stdout.contains("autoscaling:") && stdout.contains("maxReplicas: 10"), "{stdout}");
     assert!(stdout.contains("phase: Succeeded"), "the web image is built: {stdout}");
     assert!(stderr.contains("note: services.api.secrets[0]: changed"), "{stderr}");
-    let again = run("plan");
+    let again = run(&["plan"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stdout));
 
-    let down = run("down");
+    let down = run(&["down"]);
     assert!(down.status.success(), "{}", text(&down.stderr));
     let left = w.inventory().await;
     assert!(left.is_empty(), "left behind: {left:?}");

@@ -685,3 +685,41 @@ async fn a_broken_image_is_stalled_with_ecs_reason_and_resyncs_never_deploy_it_a
     assert!(!reasons.iter().any(|r| r == "DriftCorrected"), "a rollback is not drift: {reasons:?}");
     kube.cleanup(&[&w.account]).await;
 }
+
+#[tokio::test]
+async fn a_service_of_an_account_another_installation_handles_is_left_untouched() {
+    let (w, kube, op) = start("shard", 1, &[]).await;
+    let ns = kube.namespaces[0].clone();
+    // An account outside this operator's --account-selector: another shard's.
+    let other = format!("{}-other", w.account);
+    kube.apply(&w.account_yaml.replacen(
+        &format!("name: {}\n", w.account),
+        &format!("name: {other}\n"),
+        1,
+    ))
+    .await;
+    kube.apply(&web(&w, &ns, "theirs", "shard.example.com").replace(
+        &format!("accountRef: {{ name: {} }}", w.account),
+        &format!("accountRef: {{ name: {other} }}"),
+    ))
+    .await;
+    kube.apply(&web(&w, &ns, "ours", "ours.example.com")).await;
+    ready(&kube, &ns, "ours").await;
+    let reconciles =
+        |m: &str| sum(m, |l| l.starts_with("byoc_reconcile_total{") && l.contains("CloudService"));
+    let before = reconciles(&op.get("/metrics").await.unwrap().1);
+    wait_for(
+        "two more reconciles",
+        TIMEOUT,
+        || async { op.get("/metrics").await.map(|m| reconciles(&m.1)) },
+        |n| *n >= before + 2,
+    )
+    .await;
+    let theirs = kube.services(&ns).get("theirs").await.unwrap();
+    assert_eq!(theirs.status, None, "a status written for another installation's service");
+    assert!(theirs.metadata.finalizers.unwrap_or_default().is_empty());
+    kube.services(&ns).delete("theirs", &Default::default()).await.unwrap();
+    gone(&kube, &ns, "theirs").await;
+    kube.accounts().delete(&other, &Default::default()).await.unwrap();
+    kube.cleanup(&[&w.account]).await;
+}

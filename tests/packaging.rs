@@ -42,40 +42,88 @@ fn dockerfile_instructions() -> Vec<(String, String)> {
     instructions
 }
 
-#[test]
-fn the_dockerfile_copies_the_binary_that_cargo_build_release_produces() {
-    let bin = binary_name();
-    let instructions = dockerfile_instructions();
-    let mut builder = None; // (stage name, working directory)
-    let mut stage = String::new();
-    let mut workdir = String::from("/");
-    let mut copied = None;
-    for (keyword, args) in &instructions {
+/// The builder stage's name and working directory, the `RUN` that builds the binary, and every
+/// instruction with the stage it belongs to.
+struct DockerBuild {
+    stage: String,
+    workdir: String,
+    run: String,
+    instructions: Vec<(String, String, String)>,
+}
+
+/// How the image builds the binary: `cargo build` through cargo-auditable, which embeds the list
+/// of crates in the binary for the image's SBOM.
+const CARGO_BUILD: &str = "cargo auditable build";
+
+fn docker_build() -> DockerBuild {
+    let mut build = None;
+    let mut instructions = Vec::new();
+    let (mut stage, mut workdir) = (String::new(), String::from("/"));
+    for (keyword, args) in dockerfile_instructions() {
         match keyword.as_str() {
             "FROM" => {
                 stage = args.split_whitespace().last().unwrap().to_string();
                 workdir = String::from("/");
             }
             "WORKDIR" => workdir = args.clone(),
-            "ENV" | "ARG" => assert!(
-                !args.contains("CARGO_TARGET_DIR") && !args.contains("CARGO_BUILD_TARGET"),
-                "the Dockerfile moves cargo's output directory: {args}"
-            ),
-            "RUN" if args.contains("cargo build") => {
-                assert!(args.contains("--release") && args.contains("--locked"), "{args}");
-                assert!(!args.contains("--target"), "a --target triple moves the binary: {args}");
-                builder = Some((stage.clone(), workdir.clone()));
+            "RUN" if args.contains(CARGO_BUILD) => {
+                build = Some((stage.clone(), workdir.clone(), args.clone()))
             }
-            "COPY" if args.starts_with("--from=") => copied = Some(args.clone()),
             _ => {}
         }
+        instructions.push((stage.clone(), keyword, args));
     }
-    let (stage, workdir) = builder.expect("a stage runs cargo build --release --locked");
-    let built = format!("{}/target/release/{bin}", workdir.trim_end_matches('/'));
-    let copy = copied.expect("the runtime stage copies the binary from the builder");
-    let parts: Vec<&str> = copy.split_whitespace().collect();
-    assert_eq!(parts, [format!("--from={stage}").as_str(), &built, &format!("/{bin}")], "{copy}");
+    let (stage, workdir, run) =
+        build.unwrap_or_else(|| panic!("a stage runs {CARGO_BUILD}, so the SBOM lists the crates"));
+    DockerBuild { stage, workdir, run, instructions }
+}
 
+/// The word after `flag` in a shell command, without quotes.
+fn argument_of<'a>(command: &'a str, flag: &str) -> Option<&'a str> {
+    let mut words = command.split_whitespace();
+    words.find(|w| *w == flag)?;
+    words.next().map(|w| w.trim_matches('"'))
+}
+
+#[test]
+fn the_dockerfile_copies_the_binary_that_cargo_build_release_produces() {
+    let bin = binary_name();
+    let build = docker_build();
+    for (_, keyword, args) in &build.instructions {
+        if keyword == "ENV" || keyword == "ARG" {
+            assert!(
+                !args.contains("CARGO_TARGET_DIR") && !args.contains("CARGO_BUILD_TARGET"),
+                "the Dockerfile moves cargo's output directory: {args}"
+            );
+        }
+    }
+    let cargo = &build.run[build.run.find(CARGO_BUILD).unwrap()..];
+    let cargo = cargo.split("&&").next().unwrap();
+    assert!(cargo.contains("--release") && cargo.contains("--locked"), "{cargo}");
+    assert_eq!(argument_of(cargo, "--bin"), Some(bin.as_str()), "{cargo}");
+    // With --target, cargo writes target/<triple>/release/<bin>; the same RUN copies it out of
+    // the target directory (a cache mount, gone once the RUN ends).
+    let triple = argument_of(cargo, "--target")
+        .unwrap_or_else(|| panic!("the build names its target: {cargo}"));
+    let built = format!("target/{triple}/release/{bin}");
+    let copy = build.run.split("&&").map(str::trim).find(|c| c.starts_with("cp ")).expect("cp");
+    let words: Vec<&str> = copy.split_whitespace().map(|w| w.trim_matches('"')).collect();
+    assert_eq!(words.len(), 3, "cp SOURCE DEST: {copy}");
+    assert_eq!(words[1], built, "the RUN copies what cargo built ({}): {copy}", build.workdir);
+    let out = words[2];
+    assert!(out.starts_with('/') && !out.starts_with("/src/target"), "{out}");
+
+    let copied = build
+        .instructions
+        .iter()
+        .find(|(_, k, a)| k == "COPY" && a.starts_with("--from="))
+        .map(|(_, _, a)| a.clone())
+        .expect("the runtime stage copies the binary from the builder");
+    let parts: Vec<&str> = copied.split_whitespace().collect();
+    assert_eq!(parts, [format!("--from={}", build.stage).as_str(), out, &format!("/{bin}")]);
+
+    let instructions: Vec<(String, String)> =
+        build.instructions.iter().map(|(_, k, a)| (k.clone(), a.clone())).collect();
     let last_from = instructions.iter().rev().find(|(k, _)| k == "FROM").unwrap();
     assert!(last_from.1.starts_with("gcr.io/distroless/cc-debian12:nonroot"), "{last_from:?}");
     let value = |keyword: &str| {
@@ -87,12 +135,78 @@ fn the_dockerfile_copies_the_binary_that_cargo_build_release_produces() {
 }
 
 #[test]
+fn the_builder_cross_compiles_each_platform_with_its_toolchain_and_linker() {
+    let build = docker_build();
+    let from = build
+        .instructions
+        .iter()
+        .find(|(stage, k, _)| k == "FROM" && *stage == build.stage)
+        .map(|(_, _, a)| a.clone())
+        .unwrap();
+    assert!(
+        from.starts_with("--platform=$BUILDPLATFORM "),
+        "the builder runs natively and cross-compiles, never under emulation: FROM {from}"
+    );
+    // Debian bookworm like the distroless cc-debian12 runtime: no newer glibc than it has.
+    assert!(from.contains("-bookworm "), "{from}");
+    let setup = build
+        .instructions
+        .iter()
+        .find(|(stage, k, a)| *stage == build.stage && k == "RUN" && a.contains("TARGETARCH"))
+        .map(|(_, _, a)| a.clone())
+        .expect("a RUN maps TARGETARCH to a Rust target");
+    let env: Vec<&str> = build
+        .instructions
+        .iter()
+        .filter(|(stage, k, _)| *stage == build.stage && k == "ENV")
+        .flat_map(|(_, _, a)| a.split_whitespace())
+        .collect();
+    let cases = [
+        ("amd64", "x86_64-unknown-linux-gnu", "x86_64-linux-gnu", "gcc-x86-64-linux-gnu"),
+        ("arm64", "aarch64-unknown-linux-gnu", "aarch64-linux-gnu", "gcc-aarch64-linux-gnu"),
+    ];
+    for (arch, triple, gnu, package) in cases {
+        let arm = setup
+            .split(";;")
+            .find(|arm| arm.contains(&format!(" {arch})")))
+            .unwrap_or_else(|| panic!("no case for TARGETARCH={arch}: {setup}"));
+        assert!(arm.contains(&format!("target={triple}")), "{arch} builds {triple}: {arm}");
+        assert!(arm.contains(package), "{arch} installs the cross compiler {package}: {arm}");
+        let upper = triple.to_uppercase().replace('-', "_");
+        let lower = triple.replace('-', "_");
+        for setting in [
+            format!("CARGO_TARGET_{upper}_LINKER={gnu}-gcc"),
+            format!("CC_{lower}={gnu}-gcc"),
+            format!("AR_{lower}={gnu}-ar"),
+        ] {
+            assert!(env.contains(&setting.as_str()), "{triple} needs ENV {setting}: {env:?}");
+        }
+    }
+    assert!(setup.contains("rustup target add"), "{setup}");
+}
+
+#[test]
+fn the_builder_uses_the_rust_version_cargo_toml_requires() {
+    let manifest = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
+    let line = manifest.lines().find(|l| l.starts_with("rust-version")).expect("rust-version");
+    let required = line.split('"').nth(1).unwrap();
+    let build = docker_build();
+    let from = build.instructions.iter().find(|(s, k, _)| k == "FROM" && *s == build.stage);
+    let image = from.unwrap().2.split_whitespace().find(|w| w.starts_with("rust:")).unwrap();
+    assert_eq!(
+        image,
+        format!("rust:{required}-bookworm"),
+        "the image builds with the Rust that Cargo.toml's rust-version names"
+    );
+}
+
+#[test]
 fn the_dockerignore_keeps_the_build_inputs_and_drops_the_target_directory() {
     let ignore = std::fs::read_to_string(repo_root().join(".dockerignore")).unwrap();
     let patterns: Vec<&str> =
         ignore.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
     assert!(patterns.contains(&"/target"), "{patterns:?}");
-    for input in ["Cargo.toml", "Cargo.lock", "src", "/src", "*"] {
+    for input in ["Cargo.toml", "Cargo.lock", "build.rs", "/build.rs", "src", "/src", "*"] {
         assert!(!patterns.contains(&input), "{input} is a build input but .dockerignore drops it");
     }
 }

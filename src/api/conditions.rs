@@ -9,6 +9,8 @@ pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 /// The operator cannot make progress without a change from the user.
 pub const STALLED: &str = "Stalled";
+/// `spec.suspend` holds the service: nothing is reconciled until it is false again.
+pub const SUSPENDED: &str = "Suspended";
 
 /// Stable reasons used in conditions.
 pub mod reason {
@@ -33,6 +35,11 @@ pub mod reason {
     pub const AWS_ACCESS_DENIED: &str = "AwsAccessDenied";
     pub const QUOTA_EXCEEDED: &str = "QuotaExceeded";
     pub const AWS_ERROR: &str = "AwsError";
+    /// The annotation `byoc.dev/plan-only` holds the service: the plan is in `status.plan`,
+    /// nothing is applied.
+    pub const PLAN_ONLY: &str = "PlanOnly";
+    /// `spec.suspend` is true (the `Suspended` condition).
+    pub const SUSPENDED: &str = "Suspended";
 }
 
 /// Sets condition `type_` in `conditions`. `lastTransitionTime` is `now` only when the condition is

@@ -14,6 +14,7 @@ mod domains;
 pub mod fargate;
 pub mod patterns;
 mod private;
+pub mod reference;
 mod scaling;
 mod service;
 mod status;
@@ -36,6 +37,16 @@ pub const VERSION: &str = "v1alpha1";
 pub const FINALIZER: &str = "byoc.dev/cleanup";
 /// Field manager for everything the operator writes with server-side apply.
 pub const FIELD_MANAGER: &str = "byoc-operator";
+
+/// Annotation of a CloudService or CloudAccount: `"true"` makes the controller compute the plan
+/// against live AWS and publish it in `status.plan`, with no AWS write (a preview, e.g. in a pull
+/// request's environment). Removing it applies the spec.
+pub const PLAN_ONLY_ANNOTATION: &str = "byoc.dev/plan-only";
+
+/// Whether an object's annotations ask for a preview (`byoc.dev/plan-only: "true"`).
+pub fn is_plan_only(annotations: &std::collections::BTreeMap<String, String>) -> bool {
+    annotations.get(PLAN_ONLY_ANNOTATION).is_some_and(|v| v == "true")
+}
 
 /// Tags AWS allows on one resource, the same for every kind we tag:
 /// - ECS `Tag`: "Maximum number of tags per resource - 50"

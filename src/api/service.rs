@@ -38,6 +38,7 @@ use super::{CloudServiceStatus, DeletionPolicy, fargate, patterns};
         json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
     ),
     printcolumn(name = "Replicas", type_ = "integer", json_path = ".spec.replicas"),
+    printcolumn(name = "Suspended", type_ = "boolean", json_path = ".spec.suspend"),
     printcolumn(name = "URL", type_ = "string", json_path = ".status.url"),
     printcolumn(name = "Image", type_ = "string", json_path = ".spec.image", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
@@ -186,6 +187,12 @@ pub struct CloudServiceSpec {
     #[x_kube(validation = super::tag_keys_rule())]
     #[x_kube(validation = super::tag_values_rule())]
     pub tags: BTreeMap<String, String>,
+
+    /// Stop reconciling this service: no AWS writes, drift is not corrected, the status keeps the
+    /// last observation (with `Suspended` true). Deleting the CloudService still deletes its AWS
+    /// resources. With the annotation `byoc.dev/plan-only: "true"` the plan is still computed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
 }
 
 fn default_cpu() -> String {

@@ -40,6 +40,68 @@ pub struct CloudServiceStatus {
     /// and the records to create where the operator may not write the zone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub domains: Vec<super::HostStatus>,
+    /// What applying the spec would change in AWS, computed with reads only while the
+    /// annotation `byoc.dev/plan-only: "true"` is set (a preview, e.g. for a pull request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanStatus>,
+}
+
+/// A plan computed against live AWS without changing anything, as `byoc plan` shows it.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanStatus {
+    /// The `metadata.generation` planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Whether applying would change anything in AWS.
+    pub pending: bool,
+    /// The plan as `byoc plan` prints it.
+    pub text: String,
+    /// The changes, one per AWS resource, in the order applying would make them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<PlannedChange>,
+}
+
+/// One AWS resource a plan would change.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedChange {
+    /// Kind of AWS resource, e.g. `TargetGroup`.
+    pub kind: String,
+    /// Its name, ARN or id in AWS.
+    pub id: String,
+    /// `Create`, `Update`, `Replace`, `Delete`, `Retain` (left by `deletionPolicy: Retain`) or
+    /// `Keep` (left in place, see `reason`).
+    pub action: PlannedAction,
+    /// The fields an `Update` changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<PlannedField>,
+    /// Why a resource is replaced (the immutable property that changed) or kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What a plan does to one resource.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlannedAction {
+    Create,
+    Update,
+    Replace,
+    Delete,
+    Retain,
+    Keep,
+}
+
+/// One field an update changes.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedField {
+    /// The field, e.g. `desiredCount`.
+    pub field: String,
+    /// Its value in AWS now.
+    pub from: String,
+    /// Its value after applying.
+    pub to: String,
 }
 
 /// Progress of the ECS deployment of the current task definition.
@@ -150,6 +212,10 @@ pub struct CloudAccountStatus {
     /// State of each load balancer of the pool.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load_balancers: Vec<LoadBalancerStatus>,
+    /// What applying the spec would change in AWS, computed with reads only while the
+    /// annotation `byoc.dev/plan-only: "true"` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanStatus>,
 }
 
 /// State of one shared load balancer.

@@ -41,6 +41,9 @@ impl Default for RateLimiter {
     }
 }
 
+/// Every bucket `bucket_for` names.
+pub const BUCKETS: [&str; 7] = ["elbv2", "ecs-register", "ecs", "ecr", "logs", "tagging", "other"];
+
 /// The bucket an operation draws from, and its rate.
 pub fn bucket_for(service: &'static str, operation: &'static str) -> (&'static str, Rate) {
     match (service, operation) {
@@ -76,10 +79,15 @@ impl RateLimiter {
         out
     }
 
-    /// Waits until the operation's bucket has a token, then takes it.
-    pub async fn acquire(&self, service: &'static str, operation: &'static str) {
+    /// Waits until the operation's bucket has a token, then takes it. Returns how long it
+    /// waited, when it had to.
+    pub async fn acquire(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+    ) -> Option<Duration> {
         if self.disabled {
-            return;
+            return None;
         }
         let (name, rate) = bucket_for(service, operation);
         let rate =
@@ -102,13 +110,15 @@ impl RateLimiter {
                 if bucket.tokens >= 1.0 {
                     bucket.tokens -= 1.0;
                     drop(buckets);
-                    if waited {
-                        let mut w = self.waited.lock().unwrap_or_else(|e| e.into_inner());
-                        let entry = w.entry(name).or_default();
-                        entry.0 += 1;
-                        entry.1 += started.elapsed();
+                    if !waited {
+                        return None;
                     }
-                    return;
+                    let took = started.elapsed();
+                    let mut w = self.waited.lock().unwrap_or_else(|e| e.into_inner());
+                    let entry = w.entry(name).or_default();
+                    entry.0 += 1;
+                    entry.1 += took;
+                    return Some(took);
                 }
                 waited = true;
                 Duration::from_secs_f64((1.0 - bucket.tokens) / bucket.rate.per_second)
@@ -147,6 +157,32 @@ mod tests {
         let waits = limiter.waits();
         assert_eq!(waits.len(), 1);
         assert_eq!((waits[0].0, waits[0].1), ("ecs-register", 10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn acquire_reports_only_the_waits_it_had_to_make() {
+        let limiter = RateLimiter::default();
+        for _ in 0..5 {
+            assert_eq!(limiter.acquire("ecs", "RegisterTaskDefinition").await, None);
+        }
+        let waited = limiter.acquire("ecs", "RegisterTaskDefinition").await;
+        assert!(waited.is_some_and(|w| w >= Duration::from_millis(900)), "{waited:?}");
+        assert_eq!(RateLimiter::unlimited().acquire("ecs", "RegisterTaskDefinition").await, None);
+    }
+
+    #[test]
+    fn every_bucket_an_operation_draws_from_is_listed() {
+        let operations = [
+            ("elbv2", "CreateRule"),
+            ("ecs", "RegisterTaskDefinition"),
+            ("ecs", "DescribeServices"),
+            ("ecr", "CreateRepository"),
+            ("logs", "CreateLogGroup"),
+            ("tagging", "GetResources"),
+            ("acm", "RequestCertificate"),
+        ];
+        let named: Vec<&str> = operations.iter().map(|(s, o)| bucket_for(s, o).0).collect();
+        assert_eq!(named, BUCKETS);
     }
 
     #[tokio::test(start_paused = true)]

@@ -18,7 +18,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub use error::{AwsError, Category, categorize};
-pub use limiter::RateLimiter;
+pub use limiter::{BUCKETS as RATE_LIMIT_BUCKETS, RateLimiter};
 pub use metrics::{CallCounter, CallKey, is_write};
 
 use crate::api::AwsAccess;
@@ -147,8 +147,8 @@ impl Aws {
         &self.limiter
     }
 
-    /// Runs one AWS call: waits for the rate limiter, applies the fault hook, counts the outcome
-    /// and maps the error.
+    /// Runs one AWS call: waits for the rate limiter (counting the wait), applies the fault hook,
+    /// counts the outcome and maps the error.
     pub async fn call<T, E, R, F>(
         &self,
         service: &'static str,
@@ -160,7 +160,9 @@ impl Aws {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        self.limiter.acquire(service, operation).await;
+        if let Some(took) = self.limiter.acquire(service, operation).await {
+            self.calls.record_wait(limiter::bucket_for(service, operation).0, took);
+        }
         #[cfg(feature = "failpoints")]
         if is_write(operation) {
             crate::failpoint::aws(operation, Phase::Before);

@@ -175,6 +175,7 @@ pub(crate) fn convert(
         task_role_arn: None,
         deletion_policy: ext.deletion_policy,
         tags: ext.tags.clone(),
+        suspend: false,
     };
     let mut service = CloudService::new(&k8s_name, spec);
     service.metadata.namespace = Some(ctx.namespace.clone());

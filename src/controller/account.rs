@@ -49,15 +49,70 @@ async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
     if account.metadata.deletion_timestamp.is_some() {
         return cleanup(account, ctx, &aws).await;
     }
-    ensure_finalizer(ctx, account).await?;
+    // A preview (`byoc.dev/plan-only`) reads only: the account's plan goes to its status.
+    let plan_only = api::is_plan_only(account.annotations());
+    if let Err(invalid) = crate::desired::check_plan_only(Some(account.annotations())) {
+        let previous = account.status.clone().unwrap_or_default();
+        let mut next = previous.clone();
+        let (generation, now) = (account.metadata.generation, Time(jiff::Timestamp::now()));
+        let message = format!("{}: {}", invalid.field, invalid.message);
+        next.observed_generation = generation;
+        set_condition(
+            &mut next.conditions,
+            READY,
+            false,
+            reason::INVALID_SPEC,
+            &message,
+            generation,
+            &now,
+        );
+        set_condition(
+            &mut next.conditions,
+            RECONCILING,
+            false,
+            reason::INVALID_SPEC,
+            "",
+            generation,
+            &now,
+        );
+        set_condition(
+            &mut next.conditions,
+            STALLED,
+            true,
+            reason::INVALID_SPEC,
+            &message,
+            generation,
+            &now,
+        );
+        return finish(ctx, account, &previous, next, Ok(Action::await_change())).await;
+    }
+    if !plan_only {
+        ensure_finalizer(ctx, account).await?;
+    }
     let previous = account.status.clone().unwrap_or_default();
     let mut next = previous.clone();
     next.observed_generation = account.metadata.generation;
+    next.plan = None;
     let now = Time(jiff::Timestamp::now());
     let generation = account.metadata.generation;
-    let ensured = account::ensure(&aws, &name, &account.spec, &ctx.settings.cluster_id).await;
+    let ensured = if plan_only {
+        account::observe(&aws, &name, &account.spec, &ctx.settings.cluster_id).await.map(
+            |(state, plan)| {
+                next.plan = Some(api::PlanStatus {
+                    observed_generation: generation,
+                    pending: !plan.is_empty(),
+                    text: format!("CloudAccount {name}\n{plan}"),
+                    changes: plan.to_api(),
+                });
+                state
+            },
+        )
+    } else {
+        account::ensure(&aws, &name, &account.spec, &ctx.settings.cluster_id).await
+    };
     let result = match ensured {
         Ok(state) => match usage(&aws, &state, &cache).await {
+            Ok(u) if plan_only => Ok((state, u, previous.domains.clone())),
             Ok(u) => {
                 domains(&aws, account, &state, &previous, ctx, &cache).await.map(|d| (state, u, d))
             }
@@ -139,6 +194,47 @@ async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
                 generation,
                 &now,
             );
+            if let Some(plan) = &next.plan {
+                let message = if plan.pending {
+                    format!(
+                        "{} is set: AWS changes pending, see status.plan; remove the annotation to apply them",
+                        api::PLAN_ONLY_ANNOTATION
+                    )
+                } else {
+                    format!(
+                        "{} is set: AWS already matches the spec (no changes pending)",
+                        api::PLAN_ONLY_ANNOTATION
+                    )
+                };
+                set_condition(
+                    &mut next.conditions,
+                    READY,
+                    false,
+                    reason::PLAN_ONLY,
+                    &message,
+                    generation,
+                    &now,
+                );
+                for type_ in [RECONCILING, STALLED] {
+                    set_condition(
+                        &mut next.conditions,
+                        type_,
+                        false,
+                        reason::PLAN_ONLY,
+                        "",
+                        generation,
+                        &now,
+                    );
+                }
+                return finish(
+                    ctx,
+                    account,
+                    &previous,
+                    next,
+                    Ok(Action::requeue(ctx.settings.resync)),
+                )
+                .await;
+            }
             // The account's own resources change rarely, and a service whose listener went
             // missing notices at its own resync: checked every second resync; a certificate
             // waiting for validation sooner.
@@ -181,7 +277,18 @@ async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
             if stalled { Ok(Action::requeue(ctx.settings.resync)) } else { Err(Error::Aws(e)) }
         }
     };
-    if next != previous {
+    finish(ctx, account, &previous, next, action).await
+}
+
+/// Writes the status when it changed, with an event and a log line when `Ready` flips.
+async fn finish(
+    ctx: &Context,
+    account: &CloudAccount,
+    previous: &CloudAccountStatus,
+    next: CloudAccountStatus,
+    action: Result<Action, Error>,
+) -> Result<Action, Error> {
+    if next != *previous {
         let was_ready = api::is_true(&previous.conditions, READY);
         let is_ready = api::is_true(&next.conditions, READY);
         if was_ready != is_ready {
@@ -196,6 +303,7 @@ async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
                 .find(|c| c.type_ == READY)
                 .map(|c| c.message.clone())
                 .unwrap_or_default();
+            tracing::info!(condition = READY, status = is_ready, reason = r, message = %note, "condition changed");
             events::publish(ctx, account, t, r, note).await;
         }
         write_status(ctx, account, &next).await?;

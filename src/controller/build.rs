@@ -66,6 +66,32 @@ pub(super) async fn step(
     })
 }
 
+/// A preview of the build step (`byoc.dev/plan-only`), with reads only: the build it would start
+/// (none when the image of this source exists) and the stack with the image it would run (a
+/// placeholder for one still to be built).
+pub(super) async fn plan(
+    ctx: &Context,
+    validated: &Validated,
+    owner: &Owner,
+    stack: DesiredStack,
+    aws: &crate::aws::Aws,
+) -> Result<(DesiredStack, Vec<crate::resources::Change>), EngineError> {
+    let source = source(ctx, validated).await?;
+    let Some(b) = desired::desired_build(validated, owner, source) else {
+        return Ok((stack, Vec::new()));
+    };
+    let observed = build::observe(aws, &b, None)
+        .await
+        .map_err(EngineError::aws(crate::resources::Kind::Build, &b.project))?;
+    let decision = build_stage::decide(&observed);
+    let mut stack = stack.with_build(b.clone());
+    match &decision {
+        Decision::Deploy(image) => stack.set_image(image),
+        _ => stack.set_image(&format!("{}:{} (to be built)", b.repository, b.tag)),
+    }
+    Ok((stack, build_stage::changes(&b, &observed, &decision)))
+}
+
 /// The source to build: the Git revision resolved to its commit. A local directory cannot be
 /// read from the cluster.
 async fn source(ctx: &Context, v: &Validated) -> Result<BuildSource, EngineError> {

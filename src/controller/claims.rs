@@ -22,6 +22,13 @@ fn claim(s: &CloudService) -> Option<(String, String, Claim)> {
     ))
 }
 
+/// Whether `s` may hold routes and private names: not being deleted, and not a preview that was
+/// never applied (`byoc.dev/plan-only` without our finalizer holds nothing in AWS).
+fn holds_claims(s: &CloudService) -> bool {
+    let applied = s.finalizers().iter().any(|f| f == crate::api::FINALIZER);
+    s.metadata.deletion_timestamp.is_none() && (applied || !super::service::is_plan_only(s))
+}
+
 fn seniority(s: &CloudService) -> (Option<jiff::Timestamp>, String) {
     (
         s.metadata.creation_timestamp.as_ref().map(|t| t.0),
@@ -29,14 +36,14 @@ fn seniority(s: &CloudService) -> (Option<jiff::Timestamp>, String) {
     )
 }
 
-/// The `namespace/name` of an older service (not being deleted) on the same load balancer whose
+/// The `namespace/name` of an older service (holding claims) on the same load balancer whose
 /// route overlaps `service`'s, if any.
 pub fn senior_conflict(service: &CloudService, all: &[Arc<CloudService>]) -> Option<String> {
     let (account, lb, mine) = claim(service)?;
     let me = seniority(service);
     let seniors: Vec<Claim> = all
         .iter()
-        .filter(|o| o.metadata.deletion_timestamp.is_none() && seniority(o) < me)
+        .filter(|o| holds_claims(o) && seniority(o) < me)
         .filter_map(|o| claim(o))
         .filter(|(a, l, _)| *a == account && *l == lb)
         .map(|(_, _, c)| c)
@@ -63,7 +70,7 @@ pub fn private_claims(s: &CloudService) -> Option<(String, Vec<String>)> {
 }
 
 /// The first `name:port` of `service` an older service of the same account (not being deleted)
-/// already serves, with that service's `namespace/name`.
+/// already serves, with that service's `namespace/name`. Older services holding claims only.
 pub fn senior_private_conflict(
     service: &CloudService,
     all: &[Arc<CloudService>],
@@ -71,7 +78,7 @@ pub fn senior_private_conflict(
     let (account, mine) = private_claims(service)?;
     let me = seniority(service);
     all.iter()
-        .filter(|o| o.metadata.deletion_timestamp.is_none() && seniority(o) < me)
+        .filter(|o| holds_claims(o) && seniority(o) < me)
         .filter_map(|o| Some((seniority(o).1, private_claims(o)?)))
         .filter(|(_, (a, _))| *a == account)
         .find_map(|(holder, (_, theirs))| {

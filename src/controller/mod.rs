@@ -179,6 +179,7 @@ async fn controllers(
         watcher(Api::<CloudAccount>::all(client.clone()), account_config.clone()),
     )
     .inspect_ok(move |event| mark_listed(&accounts_listed, event))
+    .inspect_err(watch_failed(&metrics, "CloudAccount"))
     .default_backoff()
     .touched_objects()
     .predicate_filter(predicates::generation.combine(predicates::annotations), Default::default());
@@ -191,6 +192,7 @@ async fn controllers(
             listed.push(services_ready);
             let stream = reflector(writer, watcher(api.clone(), watcher_config()))
                 .inspect_ok(move |event| mark_listed(&services_listed, event))
+                .inspect_err(watch_failed(&metrics, "CloudService"))
                 .default_backoff()
                 .touched_objects()
                 .predicate_filter(
@@ -203,6 +205,11 @@ async fn controllers(
         })
         .collect();
     let stores: Vec<Store<CloudService>> = service_controllers.iter().map(|c| c.store()).collect();
+    let watched = stores.clone();
+    metrics.known_services(move |namespace, name| {
+        let key = ObjectRef::new(name).within(namespace);
+        watched.iter().any(|store| store.get(&key).is_some())
+    });
     let ctx = Arc::new(Context::new(
         client.clone(),
         options.settings.clone(),
@@ -225,6 +232,7 @@ async fn controllers(
         };
         let account_changes =
             watcher(Api::<CloudAccount>::all(client.clone()), account_config.clone())
+                .inspect_err(watch_failed(&metrics, "CloudAccount"))
                 .default_backoff()
                 .touched_objects()
                 .predicate_filter(predicates::generation, Default::default());
@@ -234,8 +242,10 @@ async fn controllers(
                 services_of_account(&accounts_ctx, &account.name_any())
             });
         if options.settings.secret_env {
-            let secret_changes =
-                watcher(secret_api, watcher_config()).default_backoff().touched_objects();
+            let secret_changes = watcher(secret_api, watcher_config())
+                .inspect_err(watch_failed(&metrics, "Secret"))
+                .default_backoff()
+                .touched_objects();
             controller = controller.watches_stream(secret_changes, move |secret| {
                 services_using_secret(
                     &secrets_ctx,
@@ -280,6 +290,15 @@ async fn controllers(
         let _ = task.await;
     }
     Ok(())
+}
+
+/// Counts and logs an error of the watch stream of `kind`; the stream retries it with backoff.
+fn watch_failed(metrics: &Arc<Metrics>, kind: &'static str) -> impl FnMut(&watcher::Error) + use<> {
+    let metrics = metrics.clone();
+    move |error| {
+        metrics.watch_error(kind);
+        tracing::warn!(kind, %error, "watch failed; retrying with backoff");
+    }
 }
 
 /// Notes that a cache holds its first complete listing (the reflector has stored it by now).

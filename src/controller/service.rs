@@ -19,7 +19,9 @@ use super::{
     service_writes::{ensure_finalizer, release_finalizer, transition_event, write_status},
 };
 use crate::{
-    api::{CloudAccount, CloudService, CloudServiceStatus, FINALIZER, RolloutState, reason},
+    api::{
+        CloudAccount, CloudService, CloudServiceStatus, FINALIZER, RolloutState, SUSPENDED, reason,
+    },
     desired::{self, Invalid, Owner, SecretData},
     resources::{self, Kind},
     status,
@@ -33,7 +35,7 @@ pub async fn reconcile(service: Arc<CloudService>, ctx: Arc<Context>) -> Result<
     let _in_flight = ctx.metrics.start();
     let started = Instant::now();
     let key = super::object_key(service.as_ref());
-    let span = tracing::info_span!("reconcile", kind = "CloudService", namespace = %service.namespace().unwrap_or_default(), name = %service.name_any(), generation = service.metadata.generation);
+    let span = tracing::info_span!("reconcile", kind = "CloudService", namespace = %service.namespace().unwrap_or_default(), name = %service.name_any(), generation = service.metadata.generation, cause = cause(&service));
     let result = tracing::Instrument::instrument(run(&service, &ctx), span).await;
     let outcome = match &result {
         Ok(Outcome::Done(_)) => "success",
@@ -48,6 +50,38 @@ pub async fn reconcile(service: Arc<CloudService>, ctx: Arc<Context>) -> Result<
     result.map(|o| match o {
         Outcome::Done(a) | Outcome::Waiting(a) | Outcome::Stalled(a) => a,
     })
+}
+
+/// Why this reconcile may change AWS, for its log lines: `cleanup` (being deleted), `create`
+/// (never applied), `spec change` (a generation not applied yet) or `drift check` (a resync of an
+/// applied generation: any AWS change it makes corrects drift).
+fn cause(service: &CloudService) -> &'static str {
+    let status = service.status.as_ref();
+    if service.metadata.deletion_timestamp.is_some() {
+        "cleanup"
+    } else if status.and_then(|s| s.rollout.as_ref()).is_none() {
+        "create"
+    } else if status.and_then(|s| s.observed_generation) != service.metadata.generation {
+        "spec change"
+    } else {
+        "drift check"
+    }
+}
+
+/// Whether the service's account exists but this installation does not handle it (outside its
+/// `--account-selector`: another shard's). Such a service is not ours: no status, no finalizer.
+/// The account watch brings the service back if its account moves into this shard.
+async fn another_installations(service: &CloudService, ctx: &Context) -> Result<bool, Error> {
+    if account(ctx, service).is_some() {
+        return Ok(false);
+    }
+    let accounts = Api::<CloudAccount>::all(ctx.client.clone());
+    Ok(accounts.get_opt(&service.spec.account_ref.name).await?.is_some())
+}
+
+/// Whether the service carries `byoc.dev/plan-only: "true"`.
+pub fn is_plan_only(service: &CloudService) -> bool {
+    crate::api::is_plan_only(service.annotations())
 }
 
 enum Outcome {
@@ -73,14 +107,33 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
     if service.metadata.deletion_timestamp.is_some() {
         return cleanup(service, ctx).await;
     }
+    if another_installations(service, ctx).await? {
+        return Ok(Outcome::Done(Action::await_change()));
+    }
     let generation = service.metadata.generation;
-    let previous = service.status.clone().unwrap_or_default();
+    let stored = service.status.clone().unwrap_or_default();
     let now = Time(jiff::Timestamp::now());
+    let plan_only = is_plan_only(service);
+    if service.spec.suspend && !plan_only {
+        // Suspended: no AWS call at all; a change of the spec or annotations wakes it.
+        let next = status::suspended(&stored, generation, &now);
+        hold_event(ctx, service, &stored, &next).await;
+        write_status(ctx, service, &stored, next).await?;
+        return Ok(Outcome::Done(Action::await_change()));
+    }
+    // A preview keeps its plan until the next one replaces it; a resumed service drops what the
+    // hold left in its status, at once.
+    let previous = if plan_only { stored.clone() } else { status::resumed(&stored) };
+    if previous != stored {
+        hold_event(ctx, service, &stored, &previous).await;
+        write_status(ctx, service, &stored, previous.clone()).await?;
+    }
     let account = account(ctx, service);
     let validated = match dereference_and_validate(service, account.as_deref(), ctx).await? {
         Ok(v) => v,
         Err(invalid) => {
             let next = status::invalid(generation, &invalid, &previous, &now);
+            let next = CloudServiceStatus { plan: None, ..next };
             transition_event(ctx, service, &previous, &next).await;
             write_status(ctx, service, &previous, next).await?;
             // An invalid spec waits for a change. A missing account or a namespace the account
@@ -100,7 +153,10 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
         );
         let next =
             status::failed(generation, reason::HOST_CONFLICT, true, &message, &previous, &now);
-        withdraw_route(ctx, service, account.as_deref()).await?;
+        let next = CloudServiceStatus { plan: None, ..next };
+        if !plan_only {
+            withdraw_route(ctx, service, account.as_deref()).await?;
+        }
         transition_event(ctx, service, &previous, &next).await;
         write_status(ctx, service, &previous, next).await?;
         // The senior service may go away at any time.
@@ -118,6 +174,7 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
             &previous,
             &now,
         );
+        let next = CloudServiceStatus { plan: None, ..next };
         transition_event(ctx, service, &previous, &next).await;
         write_status(ctx, service, &previous, next).await?;
         return Ok(Outcome::Stalled(Action::requeue(ctx.stalled_retry())));
@@ -126,22 +183,52 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
     let Some(account) = account else {
         return Ok(Outcome::Stalled(Action::requeue(ctx.settings.resync)));
     };
-    let Some(state) = account_state(&account) else {
+    // A preview in an account that is itself a preview sees the account as AWS has it (reads).
+    let state = match account_state(&account) {
+        None if plan_only && crate::api::is_plan_only(account.annotations()) => {
+            let (aws, _) = ctx.session(&account.name_any(), &account.spec.aws).await;
+            let observed = resources::account::observe(
+                &aws,
+                &account.name_any(),
+                &account.spec,
+                &ctx.settings.cluster_id,
+            )
+            .await;
+            match observed {
+                Ok((state, _)) => Some(state),
+                Err(e) => {
+                    let e = resources::EngineError::Aws {
+                        kind: Kind::Cluster,
+                        id: account.spec.cluster.name.clone(),
+                        source: e,
+                    };
+                    return failed(ctx, service, &previous, e, generation, &now).await;
+                }
+            }
+        }
+        state => state,
+    };
+    let Some(state) = state else {
         let message = format!(
             "waiting for CloudAccount {} to be ready (ECS cluster and load balancers)",
             account.name_any()
         );
         let next =
             status::failed(generation, reason::ACCOUNT_NOT_READY, false, &message, &previous, &now);
+        let next = CloudServiceStatus { plan: None, ..next };
         write_status(ctx, service, &previous, next).await?;
         return Ok(Outcome::Waiting(Action::requeue(ctx.settings.waiting)));
     };
     if let Some(message) = claims::full_load_balancer(service, &account, &previous) {
         let next =
             status::failed(generation, reason::QUOTA_EXCEEDED, true, &message, &previous, &now);
+        let next = CloudServiceStatus { plan: None, ..next };
         transition_event(ctx, service, &previous, &next).await;
         write_status(ctx, service, &previous, next).await?;
         return Ok(Outcome::Stalled(Action::requeue(ctx.settings.resync)));
+    }
+    if plan_only {
+        return preview(ctx, service, &validated, &owner, &account, &state, &previous, &now).await;
     }
     ensure_finalizer(ctx, service).await?;
     let stack = desired::desired_stack(&validated, &owner);
@@ -255,6 +342,92 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
             })
         }
         Err(e) => failed(ctx, service, &previous, e, generation, &now).await,
+    }
+}
+
+/// A preview (`byoc.dev/plan-only`): the plan against live AWS, with reads only, into
+/// `status.plan`. Looked at again every resync, so the plan follows changes made in AWS.
+#[allow(clippy::too_many_arguments)]
+async fn preview(
+    ctx: &Context,
+    service: &CloudService,
+    validated: &desired::Validated,
+    owner: &Owner,
+    account: &CloudAccount,
+    state: &resources::account::AccountState,
+    previous: &CloudServiceStatus,
+    now: &Time,
+) -> Result<Outcome, Error> {
+    let generation = service.metadata.generation;
+    let stack = desired::desired_stack(validated, owner);
+    let (aws, cache) = ctx.session(&account.name_any(), &account.spec.aws).await;
+    if previous.plan.as_ref().and_then(|p| p.observed_generation) != generation {
+        cache.touch_stack(&stack, &state.listener_arns());
+    }
+    let planned = async {
+        let (stack, built) = if validated.spec.build.is_some() {
+            super::build::plan(ctx, validated, owner, stack, &aws).await?
+        } else {
+            (stack, Vec::new())
+        };
+        let observed =
+            resources::observe(&aws, &stack, state, &cache, previous.rollout.as_ref()).await?;
+        let mut plan = resources::plan(&stack, &observed)?;
+        plan.changes.splice(0..0, built);
+        Ok::<_, resources::EngineError>(plan)
+    }
+    .await;
+    match planned {
+        Ok(plan) => {
+            let label = format!("CloudService {}", owner.key());
+            let next =
+                status::planned(generation, &label, &plan, service.spec.suspend, previous, now);
+            hold_event(ctx, service, previous, &next).await;
+            transition_event(ctx, service, previous, &next).await;
+            write_status(ctx, service, previous, next).await?;
+            Ok(Outcome::Done(Action::requeue(ctx.settings.resync)))
+        }
+        Err(e) => {
+            let previous = CloudServiceStatus { plan: None, ..previous.clone() };
+            failed(ctx, service, &previous, e, generation, now).await
+        }
+    }
+}
+
+/// An event and a log line when the service is suspended or resumed.
+async fn hold_event(
+    ctx: &Context,
+    service: &CloudService,
+    previous: &CloudServiceStatus,
+    next: &CloudServiceStatus,
+) {
+    let suspended = |s: &CloudServiceStatus| {
+        s.conditions.iter().any(|c| c.type_ == SUSPENDED && c.status == "True")
+    };
+    match (suspended(previous), suspended(next)) {
+        (false, true) => {
+            tracing::info!(condition = SUSPENDED, status = "True", "condition changed");
+            events::publish(
+                ctx,
+                service,
+                EventType::Normal,
+                "Suspended",
+                status::SUSPENDED_MESSAGE.into(),
+            )
+            .await;
+        }
+        (true, false) => {
+            tracing::info!(condition = SUSPENDED, status = "False", "condition changed");
+            events::publish(
+                ctx,
+                service,
+                EventType::Normal,
+                "Resumed",
+                "spec.suspend is false: reconciling again".into(),
+            )
+            .await;
+        }
+        _ => {}
     }
 }
 

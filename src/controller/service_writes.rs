@@ -25,11 +25,12 @@ pub(super) async fn ensure_finalizer(ctx: &Context, service: &CloudService) -> R
     Ok(())
 }
 
-/// Lets the object go: removes our finalizer.
+/// Lets the object go: removes our finalizer, and the service's gauges with it.
 pub(super) async fn release_finalizer(ctx: &Context, service: &CloudService) -> Result<(), Error> {
     let remaining = service.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
     crate::failpoint!("service.finalizer.remove.before");
     patch_finalizers(ctx, service, remaining).await?;
+    ctx.metrics.forget_service(&service.namespace().unwrap_or_default(), &service.name_any());
     crate::failpoint!("service.finalizer.remove.after");
     Ok(())
 }
@@ -49,20 +50,20 @@ async fn patch_finalizers(
     Ok(())
 }
 
-/// Writes the status with server-side apply, only when it changed.
+/// Writes the status with server-side apply, only when it changed. The service's gauges follow
+/// `next` either way (a restarted controller finds most statuses unchanged).
 pub(super) async fn write_status(
     ctx: &Context,
     service: &CloudService,
     previous: &CloudServiceStatus,
     next: CloudServiceStatus,
 ) -> Result<(), Error> {
+    let namespace = service.namespace().unwrap_or_default();
+    ctx.metrics.observe_service(&namespace, &service.name_any(), &next, service.spec.suspend);
     if *previous == next && service.status.is_some() {
         return Ok(());
     }
-    let api = Api::<CloudService>::namespaced(
-        ctx.client.clone(),
-        &service.namespace().unwrap_or_default(),
-    );
+    let api = Api::<CloudService>::namespaced(ctx.client.clone(), &namespace);
     let patch = json!({"apiVersion": format!("{}/{}", api::GROUP, api::VERSION), "kind": "CloudService", "status": next});
     crate::failpoint!("service.status.before");
     api.patch_status(
@@ -93,7 +94,11 @@ pub(super) async fn transition_event(
         return;
     }
     let Some((status, why, message)) = after else { return };
+    tracing::info!(condition = READY, status = %status, reason = %why, message = %message, "condition changed");
     match (status.as_str(), why.as_str()) {
+        (_, reason::PLAN_ONLY) => {
+            events::publish(ctx, service, EventType::Normal, "Planned", message).await
+        }
         ("True", _) => {
             events::publish(ctx, service, EventType::Normal, "RolloutCompleted", message).await
         }

@@ -19,4 +19,4 @@ pub use connect::{ConnectPort, DesiredServiceConnect};
 pub use naming::{Owner, tag};
 pub use scaling::{DesiredPolicy, DesiredScaling, Metric};
 pub use stack::*;
-pub use validate::{Invalid, SecretData, Validated, selector_matches, validate};
+pub use validate::{Invalid, SecretData, Validated, check_plan_only, selector_matches, validate};

@@ -61,6 +61,21 @@ impl std::fmt::Debug for Validated {
 
 /// Validates `service` in its context. `namespace_labels` are the labels of the service's
 /// namespace (`None` skips the `allowedNamespaces` check, as the CLI has no namespaces).
+/// The preview annotation takes `"true"` or `"false"`: anything else (`"yes"`, `"True"`) is
+/// refused rather than read as "apply".
+pub fn check_plan_only(annotations: Option<&BTreeMap<String, String>>) -> Result<(), Invalid> {
+    match annotations.and_then(|a| a.get(crate::api::PLAN_ONLY_ANNOTATION)) {
+        None => Ok(()),
+        Some(v) if v == "true" || v == "false" => Ok(()),
+        Some(v) => Err(invalid(
+            format!("metadata.annotations[{}]", crate::api::PLAN_ONLY_ANNOTATION),
+            format!(
+                "{v:?} is neither \"true\" (preview: plan only, no AWS change) nor \"false\"; set one of them, or remove the annotation to apply"
+            ),
+        )),
+    }
+}
+
 pub fn validate(
     service: &CloudService,
     account: Option<&CloudAccount>,
@@ -69,6 +84,7 @@ pub fn validate(
 ) -> Result<Validated, Invalid> {
     let spec = &service.spec;
     check_spec(spec)?;
+    check_plan_only(service.metadata.annotations.as_ref())?;
     let account = account.ok_or_else(|| Invalid {
         reason: reason::ACCOUNT_NOT_READY,
         field: "spec.accountRef.name".into(),

@@ -117,3 +117,20 @@ fn an_account_tag_aws_refuses_is_reported_on_the_service_naming_the_account() {
     assert!(err.message.contains("CloudAccount \"demo\""), "{}", err.message);
     assert!(err.message.contains("spec.tags[team#1]"), "{}", err.message);
 }
+
+#[test]
+fn the_preview_annotation_takes_true_or_false_and_names_anything_else() {
+    for (value, ok) in [("true", true), ("false", true), ("yes", false), ("True", false)] {
+        let mut s = service(json!({}));
+        s.metadata.annotations =
+            Some([(crate::api::PLAN_ONLY_ANNOTATION.to_string(), value.to_string())].into());
+        match check(&s) {
+            Ok(_) => assert!(ok, "{value} accepted"),
+            Err(e) => {
+                assert!(!ok, "{value} refused: {e:?}");
+                assert_eq!(e.field, "metadata.annotations[byoc.dev/plan-only]");
+                assert!(e.message.contains(&format!("{value:?} is neither")), "{}", e.message);
+            }
+        }
+    }
+}

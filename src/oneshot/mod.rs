@@ -10,16 +10,18 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 pub use crate::manifests::{Manifests, load, parse_into};
 
 mod build;
+mod delete;
 mod wait;
 
-pub use wait::wait;
+pub use delete::{build_bucket, delete, delete_and_wait, teardown};
+pub use wait::{Draining, Removal, wait};
 
 use crate::{
     api::{CloudAccount, CloudService, CloudServiceStatus},
     aws::{Aws, Category},
     desired::{self, DesiredStack, Owner, SecretData},
     resources::{
-        self, ObserveCache, Plan, Teardown, account, account_teardown,
+        self, ObserveCache, Plan, account,
         priorities::{Claim, conflicting_owner},
     },
     status,
@@ -36,6 +38,33 @@ pub struct Prepared {
     pub validated: Option<Box<desired::Validated>>,
     /// Its local build context, packed.
     pub context: Option<crate::build::context::PackedContext>,
+    /// Held by `spec.suspend` or the `byoc.dev/plan-only` annotation: `apply` changes nothing.
+    pub hold: Hold,
+}
+
+/// Why `apply` leaves a service alone, as the controller does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Applied as usual.
+    No,
+    /// `spec.suspend: true`: not touched at all.
+    Suspended,
+    /// `byoc.dev/plan-only: "true"`: planned (reads only), the plan in its status.
+    PlanOnly,
+}
+
+impl Hold {
+    fn of(service: &CloudService) -> Hold {
+        if crate::api::is_plan_only(
+            service.metadata.annotations.as_ref().unwrap_or(&Default::default()),
+        ) {
+            Hold::PlanOnly
+        } else if service.spec.suspend {
+            Hold::Suspended
+        } else {
+            Hold::No
+        }
+    }
 }
 
 /// The stable owner of a service in one-shot mode.
@@ -87,6 +116,7 @@ pub fn prepare(m: &Manifests, cluster_id: &str) -> Result<Vec<Prepared>, Vec<Str
                     generation: service.metadata.generation,
                     validated: service.spec.build.as_ref().map(|_| Box::new(v)),
                     context,
+                    hold: Hold::of(service),
                 }),
                 Err(e) => errors.push(format!("{label}: {e}")),
             },
@@ -265,6 +295,30 @@ pub async fn apply(
         let cache = round_cache();
         check_target_group_quota(aws, name, &state, prepared, &cache).await?;
         for p in prepared.iter().filter(|p| p.account == *name) {
+            match p.hold {
+                Hold::No => {}
+                Hold::Suspended => {
+                    let status =
+                        status::suspended(&CloudServiceStatus::default(), p.generation, &now);
+                    out.push((p.label.clone(), status));
+                    continue;
+                }
+                Hold::PlanOnly => {
+                    let (stack, built) =
+                        build::plan(aws, p).await.map_err(|e| format!("{}: {e}", p.label))?;
+                    let observed = resources::observe(aws, &stack, &state, &cache, None)
+                        .await
+                        .map_err(|e| format!("{}: {e}", p.label))?;
+                    let mut plan = resources::plan(&stack, &observed)
+                        .map_err(|e| format!("{}: {e}", p.label))?;
+                    plan.changes.splice(0..0, built);
+                    let previous = CloudServiceStatus::default();
+                    let status =
+                        status::planned(p.generation, &p.label, &plan, false, &previous, &now);
+                    out.push((p.label.clone(), status));
+                    continue;
+                }
+            }
             let (stack, built) = match build::run(aws, p, (name, acct), &state, &cache).await? {
                 Some((Some(stack), built)) => (stack, Some(built)),
                 Some((None, failed)) => {
@@ -381,111 +435,4 @@ where
             other => return other,
         }
     }
-}
-
-/// What deleting a service needs; from names only, so an invalid spec can still be deleted.
-pub fn teardown(
-    service: &CloudService,
-    acct: &CloudAccount,
-    listeners: Vec<String>,
-    cluster_id: &str,
-) -> Teardown {
-    Teardown {
-        owner: owner(service, cluster_id),
-        cluster: acct.spec.cluster.name.clone(),
-        retain: service.spec.deletion_policy.unwrap_or(acct.spec.defaults.deletion_policy)
-            == crate::api::DeletionPolicy::Retain,
-        listeners,
-        build_bucket: None,
-    }
-}
-
-/// The name of a CloudAccount's build bucket, given the AWS account id.
-pub fn build_bucket(
-    account: &str,
-    acct: &CloudAccount,
-    aws_account_id: &str,
-    cluster_id: &str,
-) -> String {
-    resources::build_bucket::name(aws_account_id, &acct.spec.aws.region, account, cluster_id)
-}
-
-/// Deletes (or with `dry_run`, plans deleting) every service in the files, then what the files'
-/// accounts own and no service uses any more (load balancers, ECS cluster).
-pub async fn delete(
-    m: &Manifests,
-    sessions: &Sessions,
-    cluster_id: &str,
-    dry_run: bool,
-) -> Result<Vec<(String, Plan)>, String> {
-    let mut out = Vec::new();
-    let cache = ObserveCache::new(ROUND);
-    let mut listeners_by_account: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut aws_account_ids: BTreeMap<String, Option<String>> = BTreeMap::new();
-    for service in &m.services {
-        let name = &service.spec.account_ref.name;
-        let acct = m.accounts.get(name).ok_or_else(|| {
-            format!(
-                "CloudService {}: spec.accountRef.name: CloudAccount {name} is not in the files; add its manifest with -f (deleting needs to know where the service runs)",
-                owner(service, cluster_id).key()
-            )
-        })?;
-        let aws = session(sessions, name)?;
-        // Each account is observed once, however many of its services the files hold.
-        let listeners = match listeners_by_account.get(name) {
-            Some(listeners) => listeners,
-            None => {
-                let listeners = account::teardown_listeners(aws, name, &acct.spec, cluster_id)
-                    .await
-                    .map_err(|e| format!("CloudAccount {name}: {e}"))?;
-                listeners_by_account.entry(name.clone()).or_insert(listeners)
-            }
-        };
-        let mut t = teardown(service, acct, listeners.clone(), cluster_id);
-        if service.spec.build.is_some() {
-            // One lookup per account, however many of its services were built.
-            let id = match aws_account_ids.get(name) {
-                Some(id) => id.clone(),
-                None => {
-                    let id = resources::build_bucket::aws_account_id(aws, &acct.spec.cluster.name)
-                        .await
-                        .map_err(|e| format!("CloudAccount {name}: {e}"))?;
-                    aws_account_ids.entry(name.clone()).or_insert(id).clone()
-                }
-            };
-            t.build_bucket = id.map(|id| build_bucket(name, acct, &id, cluster_id));
-        }
-        let label = format!("CloudService {}", t.owner.key());
-        let plan = if dry_run {
-            resources::plan_delete(aws, &t, &cache).await
-        } else {
-            // Every attempt's changes: a retried attempt only sees what the earlier ones left.
-            let done = std::sync::Mutex::new(Plan::default());
-            let result = retry_transient(&label, || async {
-                let mut attempt = Plan::default();
-                let result = resources::delete_recording(aws, &t, &cache, &mut attempt).await;
-                done.lock().unwrap_or_else(|e| e.into_inner()).merge(attempt);
-                result
-            })
-            .await;
-            result.map(|_| done.into_inner().unwrap_or_else(|e| e.into_inner()))
-        };
-        out.push((label.clone(), plan.map_err(|e| format!("{label}: {e}"))?));
-    }
-    // Then the accounts' own resources, which stay while any service still uses them.
-    // A namespace or certificate still held by services that are draining answers
-    // transiently: retried, as the controller's backoff would.
-    for (name, acct) in &m.accounts {
-        let aws = session(sessions, name)?;
-        let label = format!("CloudAccount {name}");
-        let plan = retry_transient(&label, || async {
-            account_teardown::teardown(aws, name, &acct.spec, cluster_id, !dry_run)
-                .await
-                .map_err(resources::EngineError::aws(resources::Kind::Cluster, name))
-        })
-        .await
-        .map_err(|e| format!("CloudAccount {name}: {e}"))?;
-        out.push((format!("CloudAccount {name}"), plan));
-    }
-    Ok(out)
 }

@@ -1,6 +1,7 @@
 //! `byoc apply --wait`: follows every applied service's rollout until it completes or fails,
 //! reading the ECS services ten at a time, and remembers a revision ECS failed so the next apply
-//! does not deploy it again. Reads, and one tag write on a failed revision.
+//! does not deploy it again. `byoc delete --wait`: follows every deleted ECS service while it
+//! drains, until ECS has stopped its tasks. Reads, and one tag write on a failed revision.
 
 use std::collections::BTreeMap;
 
@@ -13,19 +14,23 @@ use crate::{
     status,
 };
 
-/// Waits until the rollout of every applied service completes (or fails), calling `progress` with
-/// a line whenever a rollout's state changes. One `DescribeServices` per cluster and ten services
-/// per poll.
+/// How often the ECS services are looked at while waiting.
+const POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Waits until the rollout of every applied service completes or fails, calling `progress` with
+/// a service's label and status each time it is looked at. One `DescribeServices` per cluster and
+/// ten services per poll. A failed rollout does not stop the others being followed; the error
+/// names every one that failed, or those still rolling out at the timeout.
 pub async fn wait(
     prepared: &[Prepared],
     statuses: &mut [(String, CloudServiceStatus)],
     sessions: &Sessions,
     timeout: std::time::Duration,
-    mut progress: impl FnMut(&str),
+    mut progress: impl FnMut(&(String, CloudServiceStatus)),
 ) -> Result<(), String> {
     use crate::api::{ResourceState, RolloutState};
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    let mut failures: Vec<String> = Vec::new();
     loop {
         let pending: Vec<usize> = statuses
             .iter()
@@ -36,15 +41,28 @@ pub async fn wait(
             .map(|(i, _)| i)
             .collect();
         if pending.is_empty() {
-            return Ok(());
+            return if failures.is_empty() { Ok(()) } else { Err(failures.join("\n  ")) };
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(format!(
-                "timed out after {timeout:?} waiting for {} rollout(s)",
-                pending.len()
+            let labels: Vec<&str> = pending.iter().map(|i| statuses[*i].0.as_str()).collect();
+            failures.push(format!(
+                "timed out after {} waiting for {} rollout(s): {}",
+                crate::progress::table::duration(timeout),
+                pending.len(),
+                labels.join(", ")
             ));
+            return Err(failures.join("\n  "));
         }
-        for chunk in pending.chunks(10) {
+        // Services are described ten at a time, per account and cluster.
+        let mut by_cluster: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+        for i in pending {
+            if let Some(p) = prepared.iter().find(|p| p.label == statuses[i].0) {
+                by_cluster.entry((&p.account, &p.stack.cluster)).or_default().push(i);
+            }
+        }
+        let chunks: Vec<Vec<usize>> =
+            by_cluster.values().flat_map(|group| group.chunks(10).map(<[usize]>::to_vec)).collect();
+        for chunk in &chunks {
             let Some(first) = prepared.iter().find(|p| p.label == statuses[chunk[0]].0) else {
                 continue;
             };
@@ -93,21 +111,6 @@ pub async fn wait(
                 let known =
                     resources::rollout::Known { previous: previous.as_ref(), deployment: None };
                 let rollout = resources::rollout::rollout(svc, &td, known, Some(deadline));
-                let line = format!(
-                    "{label}: {:?}, {}/{} running, {} pending{}",
-                    rollout.state,
-                    rollout.running,
-                    rollout.desired,
-                    rollout.pending,
-                    match rollout.failed_tasks {
-                        0 => String::new(),
-                        n => format!(", {n} failed"),
-                    }
-                );
-                if last.get(label.as_str()) != Some(&line) {
-                    progress(&line);
-                    last.insert(label.clone(), line);
-                }
                 if rollout.state == RolloutState::Failed {
                     // Remember a revision ECS failed (and maybe rolled back), so the next apply
                     // does not deploy it again; a missed progress deadline is not such a failure.
@@ -144,10 +147,108 @@ pub async fn wait(
                     &Time(jiff::Timestamp::now()),
                 );
                 if let Some(message) = failed {
-                    return Err(format!("{label}: the rollout failed: {message}"));
+                    failures.push(format!("{label}: the rollout failed: {message}"));
+                }
+                progress(&statuses[*i]);
+            }
+        }
+        let rolling_out = statuses
+            .iter()
+            .any(|(_, s)| s.rollout.as_ref().is_some_and(|r| r.state == RolloutState::InProgress));
+        if rolling_out {
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// How the deletion of one service goes, as `delete_and_wait` tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// Its AWS resources were deleted (this many); ECS may still drain its service.
+    Deleted { deleted: usize },
+    /// `deletionPolicy: Retain`: its resources (this many) stay in place.
+    Retained { retained: usize },
+    /// Its ECS service drains: ECS stops its tasks (`running` still run).
+    Draining { running: i32 },
+    /// Checked after deleting: nothing of it is left in AWS.
+    Gone,
+    /// Checked after deleting: still in AWS (kind and id of each).
+    Left(Vec<String>),
+}
+
+/// A deleted service whose ECS service may still be draining.
+#[derive(Debug, Clone)]
+pub struct Draining {
+    pub label: String,
+    pub account: String,
+    pub cluster: String,
+    /// The ECS service's name.
+    pub service: String,
+}
+
+/// Waits until no ECS service of `targets` is DRAINING any more (ECS has stopped its tasks and
+/// the service is INACTIVE, or gone with its cluster), calling `progress` each time a draining one
+/// is looked at. One `DescribeServices` per cluster and ten services per poll.
+pub async fn drained(
+    targets: &[Draining],
+    sessions: &Sessions,
+    timeout: std::time::Duration,
+    progress: &mut impl FnMut(&str, &Removal),
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pending: Vec<&Draining> = targets.iter().collect();
+    loop {
+        let mut by_cluster: BTreeMap<(&str, &str), Vec<&Draining>> = BTreeMap::new();
+        for d in &pending {
+            by_cluster.entry((&d.account, &d.cluster)).or_default().push(d);
+        }
+        let mut still = Vec::new();
+        for ((account, cluster), group) in by_cluster {
+            let aws = session(sessions, account)?;
+            for chunk in group.chunks(10) {
+                let names: Vec<String> = chunk.iter().map(|d| d.service.clone()).collect();
+                let out = match aws
+                    .call(
+                        "ecs",
+                        "DescribeServices",
+                        aws.ecs
+                            .describe_services()
+                            .cluster(cluster)
+                            .set_services(Some(names))
+                            .send(),
+                    )
+                    .await
+                {
+                    // The cluster is gone, and its services with it.
+                    Err(e) if e.is_not_found() => continue,
+                    other => other.map_err(|e| format!("CloudAccount {account}: {e}"))?,
+                };
+                for d in chunk {
+                    let draining = out.services().iter().find(|s| {
+                        s.service_name() == Some(d.service.as_str())
+                            && s.status() == Some("DRAINING")
+                    });
+                    // INACTIVE, missing, or ACTIVE (not deleted: not ours): nothing to wait for.
+                    if let Some(s) = draining {
+                        progress(&d.label, &Removal::Draining { running: s.running_count() });
+                        still.push(*d);
+                    }
                 }
             }
         }
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        if still.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let labels: Vec<&str> = still.iter().map(|d| d.label.as_str()).collect();
+            return Err(format!(
+                "timed out after {} waiting for {} ECS service(s) to drain: {}",
+                crate::progress::table::duration(timeout),
+                still.len(),
+                labels.join(", ")
+            ));
+        }
+        pending = still;
+        tokio::time::sleep(POLL).await;
     }
 }

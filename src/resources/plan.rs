@@ -167,6 +167,46 @@ impl Change {
     }
 }
 
+impl Change {
+    /// The change as the API publishes it (`status.plan`, `byoc plan -o json`).
+    pub fn to_api(&self) -> crate::api::PlannedChange {
+        use crate::api::{PlannedAction, PlannedField};
+        let (action, fields, reason) = match &self.action {
+            Action::Create => (PlannedAction::Create, Vec::new(), None),
+            Action::Delete => (PlannedAction::Delete, Vec::new(), None),
+            Action::Retain => (PlannedAction::Retain, Vec::new(), None),
+            Action::Keep(why) => (PlannedAction::Keep, Vec::new(), Some(why.clone())),
+            Action::Replace(why) => (PlannedAction::Replace, Vec::new(), Some(why.clone())),
+            Action::Update(fields) => (
+                PlannedAction::Update,
+                fields
+                    .iter()
+                    .map(|f| PlannedField {
+                        field: f.field.to_string(),
+                        from: f.from.clone(),
+                        to: f.to.clone(),
+                    })
+                    .collect(),
+                None,
+            ),
+        };
+        crate::api::PlannedChange {
+            kind: self.kind.as_str().to_string(),
+            id: self.id.clone(),
+            action,
+            fields,
+            reason,
+        }
+    }
+}
+
+impl Plan {
+    /// The changes as the API publishes them.
+    pub fn to_api(&self) -> Vec<crate::api::PlannedChange> {
+        self.changes.iter().map(Change::to_api).collect()
+    }
+}
+
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.action {

@@ -269,3 +269,72 @@ async fn apply_adds_finalizers_as_a_set() {
         Some(vec!["byoc.dev/one".to_string(), "byoc.dev/two".to_string()])
     );
 }
+
+#[tokio::test]
+async fn a_condition_the_manager_no_longer_applies_is_removed_whole() {
+    let server = server().await;
+    let api = widgets(&server, "default");
+    api.create(&PostParams::default(), &widget("web", json!({"image": "nginx"})))
+        .await
+        .expect("create");
+    let status_of = |conditions: Value| {
+        Patch::Apply(
+            json!({"apiVersion": "fixtures.byoc.dev/v1alpha1", "kind": "Widget", "metadata": {"name": "web"},
+                   "status": {"conditions": conditions}}),
+        )
+    };
+    let ready = json!({"type": "Ready", "status": "True", "reason": "Ready"});
+    let held = json!({"type": "Suspended", "status": "True", "reason": "Suspended"});
+    api.patch_status("web", &PatchParams::apply("controller"), &status_of(json!([ready, held])))
+        .await
+        .expect("both");
+    let after = api
+        .patch_status("web", &PatchParams::apply("controller"), &status_of(json!([ready])))
+        .await
+        .expect("one");
+    // The whole item goes, its key field included (not an item left with only some fields).
+    assert_eq!(after.data["status"]["conditions"], json!([ready]));
+    let entry = after
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .find(|m| m.manager.as_deref() == Some("controller"))
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(entry.fields_v1.unwrap()).unwrap(),
+        json!({"f:status": {"f:conditions": {"k:{\"type\":\"Ready\"}": {".": {}, "f:reason": {}, "f:status": {}, "f:type": {}}}}})
+    );
+}
+
+#[tokio::test]
+async fn a_status_field_the_manager_no_longer_applies_goes_with_its_parent() {
+    let server = server().await;
+    let api = widgets(&server, "default");
+    api.create(&PostParams::default(), &widget("web", json!({"image": "nginx"})))
+        .await
+        .expect("create");
+    let status = |status: Value| {
+        Patch::Apply(
+            json!({"apiVersion": "fixtures.byoc.dev/v1alpha1", "kind": "Widget", "metadata": {"name": "web"}, "status": status}),
+        )
+    };
+    let ready = json!([{"type": "Ready", "status": "True"}]);
+    api.patch_status(
+        "web",
+        &PatchParams::apply("controller"),
+        &status(json!({"conditions": ready, "endpoint": {"host": "web", "port": 80}})),
+    )
+    .await
+    .expect("with endpoint");
+    let after = api
+        .patch_status(
+            "web",
+            &PatchParams::apply("controller"),
+            &status(json!({"conditions": ready})),
+        )
+        .await
+        .expect("without");
+    // Not an empty `endpoint: {}` left behind.
+    assert_eq!(after.data["status"], json!({"conditions": ready}));
+}

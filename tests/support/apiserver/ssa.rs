@@ -217,10 +217,25 @@ pub fn apply(
         list.iter().find(|e| me(e)).map(|e| e.fields.clone()).unwrap_or_default();
     let owned_by_others: FieldSet =
         list.iter().filter(|e| !me(e)).flat_map(|e| e.fields.iter().cloned()).collect();
-    let mut abandoned: Vec<&Path> = previous
-        .iter()
-        .filter(|p| !applied_fields.contains(*p) && !owned_by_others.contains(*p))
+    // structured-merge-diff's prune: what the manager applied last time and not now, and nobody
+    // else owns, goes — with every map or list item above it that neither this apply nor another
+    // manager still holds anything under (named parents are members too). Top-level fields stay.
+    let with_parents = |set: &FieldSet| -> FieldSet {
+        set.iter()
+            .flat_map(|p| {
+                (1..=p.len()).filter(move |n| *n >= 2 || *n == p.len()).map(|n| p[..n].to_vec())
+            })
+            .collect()
+    };
+    let (kept, others) = (with_parents(&applied_fields), with_parents(&owned_by_others));
+    let whole: FieldSet = with_parents(&previous)
+        .into_iter()
+        .filter(|p| !kept.contains(p) && !others.contains(p))
         .collect();
+    // A path under an abandoned item or field goes with it: removing a list-map item's key
+    // field first would leave the item unfindable and half removed.
+    let mut abandoned: Vec<&Path> =
+        whole.iter().filter(|p| !(1..p.len()).any(|n| whole.contains(&p[..n]))).collect();
     abandoned.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for path in abandoned {
         remove_at(&mut merged, path);
