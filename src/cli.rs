@@ -45,12 +45,8 @@ pub enum Command {
         /// Wait until every rollout completes, showing each service's progress.
         #[arg(long)]
         wait: bool,
-        /// How long --wait waits (e.g. 10m).
-        #[arg(long, default_value = "10m", value_parser = parse_duration)]
-        timeout: Duration,
-        /// How to print the result: a table, or yaml / json for scripts.
-        #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
-        output: Output,
+        #[command(flatten)]
+        finish: Finish,
     },
     /// Delete the services in the files from AWS (honouring deletionPolicy), then what their
     /// accounts own and nothing uses any more.
@@ -61,12 +57,8 @@ pub enum Command {
         /// (then the cluster and namespace they held go too), showing each service's progress.
         #[arg(long)]
         wait: bool,
-        /// How long --wait waits (e.g. 10m).
-        #[arg(long, default_value = "10m", value_parser = parse_duration)]
-        timeout: Duration,
-        /// How to print the result: a table, or yaml / json for scripts.
-        #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
-        output: Output,
+        #[command(flatten)]
+        finish: Finish,
     },
     /// Docker Compose projects: convert them to CloudService manifests, or run them one-shot.
     #[command(subcommand)]
@@ -173,6 +165,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// How long `--wait` waits, and how the result of `apply` or `delete` prints.
+#[derive(Args, Debug)]
+pub struct Finish {
+    /// How long --wait waits (e.g. 10m).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// How to print the result: a table, or yaml / json for scripts.
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
 #[derive(Args, Debug)]
 pub struct OneShot {
     /// A manifest file or a directory of them (CloudAccount, CloudService and Secret documents).
@@ -243,13 +246,25 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             progress::terminal::init_tracing();
             plan_manifests(&args.connection, &load(&args)?, output).await
         }
-        Command::Apply { args, wait, timeout, output } => {
+        Command::Apply { args, wait, finish } => {
             progress::terminal::init_tracing();
-            apply_manifests(&args.connection, &load(&args)?, wait.then_some(timeout), output).await
+            apply_manifests(
+                &args.connection,
+                &load(&args)?,
+                wait.then_some(finish.timeout),
+                finish.output,
+            )
+            .await
         }
-        Command::Delete { args, wait, timeout, output } => {
+        Command::Delete { args, wait, finish } => {
             progress::terminal::init_tracing();
-            delete_manifests(&args.connection, &load(&args)?, wait.then_some(timeout), output).await
+            delete_manifests(
+                &args.connection,
+                &load(&args)?,
+                wait.then_some(finish.timeout),
+                finish.output,
+            )
+            .await
         }
         Command::Compose(command) => crate::cli_compose::run(command).await,
     }

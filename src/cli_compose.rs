@@ -7,16 +7,12 @@ use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
     process::ExitCode,
-    time::Duration,
 };
 
 use clap::{Args, Subcommand};
 
 use crate::{
-    cli::{
-        Connection, Output, PlanOutput, apply_manifests, delete_manifests, parse_duration,
-        plan_manifests,
-    },
+    cli::{Connection, Finish, PlanOutput, apply_manifests, delete_manifests, plan_manifests},
     compose::{self, Converted, GitOrigin, NoteKind, Options},
     oneshot::{self, Manifests},
 };
@@ -56,12 +52,8 @@ pub enum ComposeCommand {
         /// Wait until every rollout completes, showing each service's progress.
         #[arg(long)]
         wait: bool,
-        /// How long --wait waits (e.g. 10m).
-        #[arg(long, default_value = "10m", value_parser = parse_duration)]
-        timeout: Duration,
-        /// How to print the result: a table, or yaml / json for scripts.
-        #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
-        output: Output,
+        #[command(flatten)]
+        finish: Finish,
     },
     /// Delete the project's services from AWS, then what their account owns and nothing uses.
     Down {
@@ -71,12 +63,8 @@ pub enum ComposeCommand {
         /// showing each service's progress.
         #[arg(long)]
         wait: bool,
-        /// How long --wait waits (e.g. 10m).
-        #[arg(long, default_value = "10m", value_parser = parse_duration)]
-        timeout: Duration,
-        /// How to print the result: a table, or yaml / json for scripts.
-        #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
-        output: Output,
+        #[command(flatten)]
+        finish: Finish,
     },
 }
 
@@ -142,15 +130,17 @@ pub async fn run(command: ComposeCommand) -> Result<ExitCode, String> {
             let m = manifests(&args)?;
             plan_manifests(&args.connection, &m, output).await
         }
-        ComposeCommand::Up { args, wait, timeout, output } => {
+        ComposeCommand::Up { args, wait, finish } => {
             crate::progress::terminal::init_tracing();
             let m = manifests(&args)?;
-            apply_manifests(&args.connection, &m, wait.then_some(timeout), output).await
+            apply_manifests(&args.connection, &m, wait.then_some(finish.timeout), finish.output)
+                .await
         }
-        ComposeCommand::Down { args, wait, timeout, output } => {
+        ComposeCommand::Down { args, wait, finish } => {
             crate::progress::terminal::init_tracing();
             let m = manifests(&args)?;
-            delete_manifests(&args.connection, &m, wait.then_some(timeout), output).await
+            delete_manifests(&args.connection, &m, wait.then_some(finish.timeout), finish.output)
+                .await
         }
     }
 }

@@ -144,7 +144,7 @@ pub fn classify(e: &EngineError) -> (&'static str, bool) {
     }
 }
 
-/// Status after a failure: `Stalled` for what will not fix itself, else `Reconciling`.
+/// Status after a failure: `Stalled` for what will not fix itself, else `Reconciling`; no plan.
 pub fn failed(
     generation: Option<i64>,
     reason: &str,
@@ -155,26 +155,26 @@ pub fn failed(
 ) -> CloudServiceStatus {
     let mut status = previous.clone();
     status.observed_generation = generation;
-    set_condition(&mut status.conditions, READY, false, reason, message, generation, now);
-    set_condition(
-        &mut status.conditions,
-        RECONCILING,
-        !stalled,
-        reason,
-        if stalled { "" } else { message },
-        generation,
-        now,
-    );
-    set_condition(
-        &mut status.conditions,
-        STALLED,
-        stalled,
-        reason,
-        if stalled { message } else { "" },
-        generation,
-        now,
-    );
+    // A preview that cannot be computed has no plan to show.
+    status.plan = None;
+    set_failed(&mut status.conditions, reason, stalled, message, generation, now);
     status
+}
+
+/// The conditions of a failure, for a CloudService or a CloudAccount: `Ready` false, and
+/// `Stalled` (needs a change) or `Reconciling` (retried) with `reason` and `message`.
+pub fn set_failed(
+    conditions: &mut Vec<Condition>,
+    reason: &str,
+    stalled: bool,
+    message: &str,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    set_condition(conditions, READY, false, reason, message, generation, now);
+    let (reconciling, stalled_message) = if stalled { ("", message) } else { (message, "") };
+    set_condition(conditions, RECONCILING, !stalled, reason, reconciling, generation, now);
+    set_condition(conditions, STALLED, stalled, reason, stalled_message, generation, now);
 }
 
 /// The message of the `Suspended` condition.
@@ -210,8 +210,7 @@ pub fn resumed(previous: &CloudServiceStatus) -> CloudServiceStatus {
 }
 
 /// Status of a preview (`byoc.dev/plan-only`): the plan of this generation in `status.plan`,
-/// `Ready` false with reason `PlanOnly` (the spec is not applied), neither reconciling nor
-/// stalled: the preview is complete. `label` heads the text as in `byoc plan`.
+/// with the conditions of `set_planned`. `label` heads the text as in `byoc plan`.
 pub fn planned(
     generation: Option<i64>,
     label: &str,
@@ -222,55 +221,57 @@ pub fn planned(
 ) -> CloudServiceStatus {
     let mut status =
         if suspended { self::suspended(previous, generation, now) } else { resumed(previous) };
-    let pending = !plan.is_empty();
-    let count = plan
-        .changes
-        .iter()
-        .filter(|c| {
-            !matches!(
-                c.action,
-                crate::resources::Action::Retain | crate::resources::Action::Keep(_)
-            )
-        })
-        .count();
-    let message = if pending {
-        format!(
-            "{} is set: {count} AWS change(s) pending, see status.plan; remove the annotation to apply them",
-            crate::api::PLAN_ONLY_ANNOTATION
-        )
-    } else {
-        format!(
-            "{} is set: AWS already matches the spec (no changes pending)",
-            crate::api::PLAN_ONLY_ANNOTATION
-        )
-    };
     status.observed_generation = generation;
-    status.plan = Some(crate::api::PlanStatus {
+    status.plan = Some(plan_status(generation, label, plan));
+    set_planned(&mut status.conditions, plan, generation, now);
+    status
+}
+
+/// `plan` as the API publishes it (a CloudService's or CloudAccount's `status.plan`), its text
+/// headed by `label` as `byoc plan` prints it.
+pub fn plan_status(
+    generation: Option<i64>,
+    label: &str,
+    plan: &crate::resources::Plan,
+) -> crate::api::PlanStatus {
+    crate::api::PlanStatus {
         observed_generation: generation,
-        pending,
+        pending: !plan.is_empty(),
         text: format!("{label}\n{plan}"),
         changes: plan.to_api(),
-    });
-    set_condition(
-        &mut status.conditions,
-        READY,
-        false,
-        reason::PLAN_ONLY,
-        &message,
-        generation,
-        now,
-    );
-    set_condition(
-        &mut status.conditions,
-        RECONCILING,
-        false,
-        reason::PLAN_ONLY,
-        "",
-        generation,
-        now,
-    );
-    set_condition(&mut status.conditions, STALLED, false, reason::PLAN_ONLY, "", generation, now);
-    status
+    }
+}
+
+/// The conditions of a preview: `Ready` false with reason `PlanOnly` (the spec is not applied)
+/// and a message counting the pending changes; neither reconciling nor stalled, since the
+/// preview is complete.
+pub fn set_planned(
+    conditions: &mut Vec<Condition>,
+    plan: &crate::resources::Plan,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let annotation = crate::api::PLAN_ONLY_ANNOTATION;
+    let message = if plan.is_empty() {
+        format!("{annotation} is set: AWS already matches the spec (no changes pending)")
+    } else {
+        let count = plan
+            .changes
+            .iter()
+            .filter(|c| {
+                !matches!(
+                    c.action,
+                    crate::resources::Action::Retain | crate::resources::Action::Keep(_)
+                )
+            })
+            .count();
+        format!(
+            "{annotation} is set: {count} AWS change(s) pending, see status.plan; remove the annotation to apply them"
+        )
+    };
+    set_condition(conditions, READY, false, reason::PLAN_ONLY, &message, generation, now);
+    set_condition(conditions, RECONCILING, false, reason::PLAN_ONLY, "", generation, now);
+    set_condition(conditions, STALLED, false, reason::PLAN_ONLY, "", generation, now);
 }
 
 /// Status for an invalid spec.

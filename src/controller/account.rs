@@ -24,6 +24,7 @@ use crate::{
         account::{self, AccountState, LoadBalancerState},
         account_teardown,
     },
+    status,
 };
 
 pub async fn reconcile(account: Arc<CloudAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -57,29 +58,10 @@ async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
         let (generation, now) = (account.metadata.generation, Time(jiff::Timestamp::now()));
         let message = format!("{}: {}", invalid.field, invalid.message);
         next.observed_generation = generation;
-        set_condition(
+        status::set_failed(
             &mut next.conditions,
-            READY,
-            false,
             reason::INVALID_SPEC,
-            &message,
-            generation,
-            &now,
-        );
-        set_condition(
-            &mut next.conditions,
-            RECONCILING,
-            false,
-            reason::INVALID_SPEC,
-            "",
-            generation,
-            &now,
-        );
-        set_condition(
-            &mut next.conditions,
-            STALLED,
             true,
-            reason::INVALID_SPEC,
             &message,
             generation,
             &now,
@@ -95,15 +77,11 @@ async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
     next.plan = None;
     let now = Time(jiff::Timestamp::now());
     let generation = account.metadata.generation;
+    let mut planned = None;
     let ensured = if plan_only {
         account::observe(&aws, &name, &account.spec, &ctx.settings.cluster_id).await.map(
             |(state, plan)| {
-                next.plan = Some(api::PlanStatus {
-                    observed_generation: generation,
-                    pending: !plan.is_empty(),
-                    text: format!("CloudAccount {name}\n{plan}"),
-                    changes: plan.to_api(),
-                });
+                planned = Some(plan);
                 state
             },
         )
@@ -194,46 +172,12 @@ async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
                 generation,
                 &now,
             );
-            if let Some(plan) = &next.plan {
-                let message = if plan.pending {
-                    format!(
-                        "{} is set: AWS changes pending, see status.plan; remove the annotation to apply them",
-                        api::PLAN_ONLY_ANNOTATION
-                    )
-                } else {
-                    format!(
-                        "{} is set: AWS already matches the spec (no changes pending)",
-                        api::PLAN_ONLY_ANNOTATION
-                    )
-                };
-                set_condition(
-                    &mut next.conditions,
-                    READY,
-                    false,
-                    reason::PLAN_ONLY,
-                    &message,
-                    generation,
-                    &now,
-                );
-                for type_ in [RECONCILING, STALLED] {
-                    set_condition(
-                        &mut next.conditions,
-                        type_,
-                        false,
-                        reason::PLAN_ONLY,
-                        "",
-                        generation,
-                        &now,
-                    );
-                }
-                return finish(
-                    ctx,
-                    account,
-                    &previous,
-                    next,
-                    Ok(Action::requeue(ctx.settings.resync)),
-                )
-                .await;
+            if let Some(plan) = &planned {
+                next.plan =
+                    Some(status::plan_status(generation, &format!("CloudAccount {name}"), plan));
+                status::set_planned(&mut next.conditions, plan, generation, &now);
+                let action = Ok(Action::requeue(ctx.settings.resync));
+                return finish(ctx, account, &previous, next, action).await;
             }
             // The account's own resources change rarely, and a service whose listener went
             // missing notices at its own resync: checked every second resync; a certificate
@@ -255,25 +199,7 @@ async fn run(account: &CloudAccount, ctx: &Context) -> Result<Action, Error> {
                 _ => reason::AWS_ERROR,
             };
             let message = e.to_string();
-            set_condition(&mut next.conditions, READY, false, why, &message, generation, &now);
-            set_condition(
-                &mut next.conditions,
-                RECONCILING,
-                !stalled,
-                why,
-                if stalled { "" } else { &message },
-                generation,
-                &now,
-            );
-            set_condition(
-                &mut next.conditions,
-                STALLED,
-                stalled,
-                why,
-                if stalled { &message } else { "" },
-                generation,
-                &now,
-            );
+            status::set_failed(&mut next.conditions, why, stalled, &message, generation, &now);
             if stalled { Ok(Action::requeue(ctx.settings.resync)) } else { Err(Error::Aws(e)) }
         }
     };

@@ -77,19 +77,10 @@ pub(super) async fn plan(
     aws: &crate::aws::Aws,
 ) -> Result<(DesiredStack, Vec<crate::resources::Change>), EngineError> {
     let source = source(ctx, validated).await?;
-    let Some(b) = desired::desired_build(validated, owner, source) else {
-        return Ok((stack, Vec::new()));
-    };
-    let observed = build::observe(aws, &b, None)
-        .await
-        .map_err(EngineError::aws(crate::resources::Kind::Build, &b.project))?;
-    let decision = build_stage::decide(&observed);
-    let mut stack = stack.with_build(b.clone());
-    match &decision {
-        Decision::Deploy(image) => stack.set_image(image),
-        _ => stack.set_image(&format!("{}:{} (to be built)", b.repository, b.tag)),
+    match desired::desired_build(validated, owner, source) {
+        Some(b) => build_stage::preview(aws, &b, stack).await,
+        None => Ok((stack, Vec::new())),
     }
-    Ok((stack, build_stage::changes(&b, &observed, &decision)))
 }
 
 /// The source to build: the Git revision resolved to its commit. A local directory cannot be

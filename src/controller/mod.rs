@@ -11,6 +11,7 @@ mod claims;
 mod context;
 mod events;
 mod leader;
+mod preview;
 mod service;
 mod service_writes;
 

@@ -15,13 +15,11 @@ use kube::{
 };
 
 use super::{
-    Context, Error, account_state, claims, events,
+    Context, Error, account_state, claims, events, preview,
     service_writes::{ensure_finalizer, release_finalizer, transition_event, write_status},
 };
 use crate::{
-    api::{
-        CloudAccount, CloudService, CloudServiceStatus, FINALIZER, RolloutState, SUSPENDED, reason,
-    },
+    api::{CloudAccount, CloudService, CloudServiceStatus, FINALIZER, RolloutState, reason},
     desired::{self, Invalid, Owner, SecretData},
     resources::{self, Kind},
     status,
@@ -68,23 +66,12 @@ fn cause(service: &CloudService) -> &'static str {
     }
 }
 
-/// Whether the service's account exists but this installation does not handle it (outside its
-/// `--account-selector`: another shard's). Such a service is not ours: no status, no finalizer.
-/// The account watch brings the service back if its account moves into this shard.
-async fn another_installations(service: &CloudService, ctx: &Context) -> Result<bool, Error> {
-    if account(ctx, service).is_some() {
-        return Ok(false);
-    }
-    let accounts = Api::<CloudAccount>::all(ctx.client.clone());
-    Ok(accounts.get_opt(&service.spec.account_ref.name).await?.is_some())
-}
-
 /// Whether the service carries `byoc.dev/plan-only: "true"`.
 pub fn is_plan_only(service: &CloudService) -> bool {
     crate::api::is_plan_only(service.annotations())
 }
 
-enum Outcome {
+pub(super) enum Outcome {
     Done(Action),
     Waiting(Action),
     Stalled(Action),
@@ -107,7 +94,8 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
     if service.metadata.deletion_timestamp.is_some() {
         return cleanup(service, ctx).await;
     }
-    if another_installations(service, ctx).await? {
+    let account = account(ctx, service);
+    if account.is_none() && preview::handled_elsewhere(service, ctx).await? {
         return Ok(Outcome::Done(Action::await_change()));
     }
     let generation = service.metadata.generation;
@@ -117,7 +105,7 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
     if service.spec.suspend && !plan_only {
         // Suspended: no AWS call at all; a change of the spec or annotations wakes it.
         let next = status::suspended(&stored, generation, &now);
-        hold_event(ctx, service, &stored, &next).await;
+        preview::hold_event(ctx, service, &stored, &next).await;
         write_status(ctx, service, &stored, next).await?;
         return Ok(Outcome::Done(Action::await_change()));
     }
@@ -125,15 +113,13 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
     // hold left in its status, at once.
     let previous = if plan_only { stored.clone() } else { status::resumed(&stored) };
     if previous != stored {
-        hold_event(ctx, service, &stored, &previous).await;
+        preview::hold_event(ctx, service, &stored, &previous).await;
         write_status(ctx, service, &stored, previous.clone()).await?;
     }
-    let account = account(ctx, service);
     let validated = match dereference_and_validate(service, account.as_deref(), ctx).await? {
         Ok(v) => v,
         Err(invalid) => {
             let next = status::invalid(generation, &invalid, &previous, &now);
-            let next = CloudServiceStatus { plan: None, ..next };
             transition_event(ctx, service, &previous, &next).await;
             write_status(ctx, service, &previous, next).await?;
             // An invalid spec waits for a change. A missing account or a namespace the account
@@ -153,7 +139,6 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
         );
         let next =
             status::failed(generation, reason::HOST_CONFLICT, true, &message, &previous, &now);
-        let next = CloudServiceStatus { plan: None, ..next };
         if !plan_only {
             withdraw_route(ctx, service, account.as_deref()).await?;
         }
@@ -174,7 +159,6 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
             &previous,
             &now,
         );
-        let next = CloudServiceStatus { plan: None, ..next };
         transition_event(ctx, service, &previous, &next).await;
         write_status(ctx, service, &previous, next).await?;
         return Ok(Outcome::Stalled(Action::requeue(ctx.stalled_retry())));
@@ -186,24 +170,9 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
     // A preview in an account that is itself a preview sees the account as AWS has it (reads).
     let state = match account_state(&account) {
         None if plan_only && crate::api::is_plan_only(account.annotations()) => {
-            let (aws, _) = ctx.session(&account.name_any(), &account.spec.aws).await;
-            let observed = resources::account::observe(
-                &aws,
-                &account.name_any(),
-                &account.spec,
-                &ctx.settings.cluster_id,
-            )
-            .await;
-            match observed {
-                Ok((state, _)) => Some(state),
-                Err(e) => {
-                    let e = resources::EngineError::Aws {
-                        kind: Kind::Cluster,
-                        id: account.spec.cluster.name.clone(),
-                        source: e,
-                    };
-                    return failed(ctx, service, &previous, e, generation, &now).await;
-                }
+            match preview::observe_account(ctx, &account).await {
+                Ok(state) => Some(state),
+                Err(e) => return failed(ctx, service, &previous, e, generation, &now).await,
             }
         }
         state => state,
@@ -215,20 +184,19 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
         );
         let next =
             status::failed(generation, reason::ACCOUNT_NOT_READY, false, &message, &previous, &now);
-        let next = CloudServiceStatus { plan: None, ..next };
         write_status(ctx, service, &previous, next).await?;
         return Ok(Outcome::Waiting(Action::requeue(ctx.settings.waiting)));
     };
     if let Some(message) = claims::full_load_balancer(service, &account, &previous) {
         let next =
             status::failed(generation, reason::QUOTA_EXCEEDED, true, &message, &previous, &now);
-        let next = CloudServiceStatus { plan: None, ..next };
         transition_event(ctx, service, &previous, &next).await;
         write_status(ctx, service, &previous, next).await?;
         return Ok(Outcome::Stalled(Action::requeue(ctx.settings.resync)));
     }
     if plan_only {
-        return preview(ctx, service, &validated, &owner, &account, &state, &previous, &now).await;
+        return preview::run(ctx, service, &validated, &owner, &account, &state, &previous, &now)
+            .await;
     }
     ensure_finalizer(ctx, service).await?;
     let stack = desired::desired_stack(&validated, &owner);
@@ -345,95 +313,9 @@ async fn run(service: &CloudService, ctx: &Context) -> Result<Outcome, Error> {
     }
 }
 
-/// A preview (`byoc.dev/plan-only`): the plan against live AWS, with reads only, into
-/// `status.plan`. Looked at again every resync, so the plan follows changes made in AWS.
-#[allow(clippy::too_many_arguments)]
-async fn preview(
-    ctx: &Context,
-    service: &CloudService,
-    validated: &desired::Validated,
-    owner: &Owner,
-    account: &CloudAccount,
-    state: &resources::account::AccountState,
-    previous: &CloudServiceStatus,
-    now: &Time,
-) -> Result<Outcome, Error> {
-    let generation = service.metadata.generation;
-    let stack = desired::desired_stack(validated, owner);
-    let (aws, cache) = ctx.session(&account.name_any(), &account.spec.aws).await;
-    if previous.plan.as_ref().and_then(|p| p.observed_generation) != generation {
-        cache.touch_stack(&stack, &state.listener_arns());
-    }
-    let planned = async {
-        let (stack, built) = if validated.spec.build.is_some() {
-            super::build::plan(ctx, validated, owner, stack, &aws).await?
-        } else {
-            (stack, Vec::new())
-        };
-        let observed =
-            resources::observe(&aws, &stack, state, &cache, previous.rollout.as_ref()).await?;
-        let mut plan = resources::plan(&stack, &observed)?;
-        plan.changes.splice(0..0, built);
-        Ok::<_, resources::EngineError>(plan)
-    }
-    .await;
-    match planned {
-        Ok(plan) => {
-            let label = format!("CloudService {}", owner.key());
-            let next =
-                status::planned(generation, &label, &plan, service.spec.suspend, previous, now);
-            hold_event(ctx, service, previous, &next).await;
-            transition_event(ctx, service, previous, &next).await;
-            write_status(ctx, service, previous, next).await?;
-            Ok(Outcome::Done(Action::requeue(ctx.settings.resync)))
-        }
-        Err(e) => {
-            let previous = CloudServiceStatus { plan: None, ..previous.clone() };
-            failed(ctx, service, &previous, e, generation, now).await
-        }
-    }
-}
-
-/// An event and a log line when the service is suspended or resumed.
-async fn hold_event(
-    ctx: &Context,
-    service: &CloudService,
-    previous: &CloudServiceStatus,
-    next: &CloudServiceStatus,
-) {
-    let suspended = |s: &CloudServiceStatus| {
-        s.conditions.iter().any(|c| c.type_ == SUSPENDED && c.status == "True")
-    };
-    match (suspended(previous), suspended(next)) {
-        (false, true) => {
-            tracing::info!(condition = SUSPENDED, status = "True", "condition changed");
-            events::publish(
-                ctx,
-                service,
-                EventType::Normal,
-                "Suspended",
-                status::SUSPENDED_MESSAGE.into(),
-            )
-            .await;
-        }
-        (true, false) => {
-            tracing::info!(condition = SUSPENDED, status = "False", "condition changed");
-            events::publish(
-                ctx,
-                service,
-                EventType::Normal,
-                "Resumed",
-                "spec.suspend is false: reconciling again".into(),
-            )
-            .await;
-        }
-        _ => {}
-    }
-}
-
 /// Writes the status for an engine error: `Stalled` when it needs a change, else an error the
 /// controller retries with backoff.
-async fn failed(
+pub(super) async fn failed(
     ctx: &Context,
     service: &CloudService,
     previous: &CloudServiceStatus,

@@ -18,7 +18,7 @@ use crate::{
         build::{GIT_PASSWORD, GIT_USERNAME},
     },
     resources::{
-        Change, Kind, ObserveCache,
+        Change, ObserveCache,
         account::{AccountState, account_tags},
         build::{self, Observed},
         build_bucket,
@@ -86,15 +86,7 @@ pub async fn plan(aws: &Aws, p: &Prepared) -> Result<(DesiredStack, Vec<Change>)
     else {
         return Ok((p.stack.clone(), Vec::new()));
     };
-    let observed =
-        build::observe(aws, &b, None).await.map_err(|e| format!("{}: {e}", Kind::Build))?;
-    let decision = build_stage::decide(&observed);
-    let mut stack = p.stack.clone().with_build(b.clone());
-    match &decision {
-        Decision::Deploy(image) => stack.set_image(image),
-        _ => stack.set_image(&format!("{}:{} (to be built)", b.repository, b.tag)),
-    }
-    Ok((stack, build_stage::changes(&b, &observed, &decision)))
+    build_stage::preview(aws, &b, p.stack.clone()).await.map_err(|e| e.to_string())
 }
 
 /// How often a running build is looked at.

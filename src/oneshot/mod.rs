@@ -55,9 +55,7 @@ pub enum Hold {
 
 impl Hold {
     fn of(service: &CloudService) -> Hold {
-        if crate::api::is_plan_only(
-            service.metadata.annotations.as_ref().unwrap_or(&Default::default()),
-        ) {
+        if crate::api::is_plan_only(kube::ResourceExt::annotations(service)) {
             Hold::PlanOnly
         } else if service.spec.suspend {
             Hold::Suspended
@@ -194,18 +192,26 @@ pub async fn plan(
         let cache = round_cache();
         check_target_group_quota(aws, name, &state, prepared, &cache).await?;
         for p in prepared.iter().filter(|p| p.account == *name) {
-            let (stack, built) =
-                build::plan(aws, p).await.map_err(|e| format!("{}: {e}", p.label))?;
-            let observed = resources::observe(aws, &stack, &state, &cache, None)
-                .await
-                .map_err(|e| format!("{}: {e}", p.label))?;
-            let mut plan =
-                resources::plan(&stack, &observed).map_err(|e| format!("{}: {e}", p.label))?;
-            plan.changes.splice(0..0, built);
-            out.push((p.label.clone(), plan));
+            out.push((p.label.clone(), plan_one(aws, p, &state, &cache).await?));
         }
     }
     Ok(out)
+}
+
+/// The plan of one service (its build first), with reads only.
+async fn plan_one(
+    aws: &Aws,
+    p: &Prepared,
+    state: &account::AccountState,
+    cache: &ObserveCache,
+) -> Result<Plan, String> {
+    let (stack, built) = build::plan(aws, p).await.map_err(|e| format!("{}: {e}", p.label))?;
+    let observed = resources::observe(aws, &stack, state, cache, None)
+        .await
+        .map_err(|e| format!("{}: {e}", p.label))?;
+    let mut plan = resources::plan(&stack, &observed).map_err(|e| format!("{}: {e}", p.label))?;
+    plan.changes.splice(0..0, built);
+    Ok(plan)
 }
 
 /// A cache for one command over an account's services: the account is listed once (on the
@@ -304,14 +310,7 @@ pub async fn apply(
                     continue;
                 }
                 Hold::PlanOnly => {
-                    let (stack, built) =
-                        build::plan(aws, p).await.map_err(|e| format!("{}: {e}", p.label))?;
-                    let observed = resources::observe(aws, &stack, &state, &cache, None)
-                        .await
-                        .map_err(|e| format!("{}: {e}", p.label))?;
-                    let mut plan = resources::plan(&stack, &observed)
-                        .map_err(|e| format!("{}: {e}", p.label))?;
-                    plan.changes.splice(0..0, built);
+                    let plan = plan_one(aws, p, &state, &cache).await?;
                     let previous = CloudServiceStatus::default();
                     let status =
                         status::planned(p.generation, &p.label, &plan, false, &previous, &now);

@@ -43,6 +43,25 @@ pub fn decide(o: &Observed) -> Decision {
     }
 }
 
+/// A preview of the build step, with reads only (`byoc plan`, `byoc.dev/plan-only`): the stack
+/// with the image it would run (a placeholder for one still to be built) and the build it would
+/// start (none when the registry has the image of this source).
+pub async fn preview(
+    aws: &Aws,
+    b: &DesiredBuild,
+    stack: DesiredStack,
+) -> Result<(DesiredStack, Vec<Change>), EngineError> {
+    let observed =
+        build::observe(aws, b, None).await.map_err(EngineError::aws(Kind::Build, &b.project))?;
+    let decision = decide(&observed);
+    let mut stack = stack.with_build(b.clone());
+    match &decision {
+        Decision::Deploy(image) => stack.set_image(image),
+        _ => stack.set_image(&format!("{}:{} (to be built)", b.repository, b.tag)),
+    }
+    Ok((stack, changes(b, &observed, &decision)))
+}
+
 /// The changes the decision makes, for `byoc plan` and the log.
 pub fn changes(b: &DesiredBuild, o: &Observed, decision: &Decision) -> Vec<Change> {
     let mut out: Vec<Change> = o
